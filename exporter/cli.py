@@ -1,0 +1,266 @@
+"""Command line: flags, modes (serve, --once, --config.check, --demo) and exit codes.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad flags or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from types import FrameType
+
+from exporter import __version__, logs
+from exporter.config import ConfigError, Settings, format_duration, load_config
+from exporter.metrics import runtime_metrics
+from exporter.poller import Pollers
+from exporter.server import ExporterServer, parse_listen_address
+from exporter.sharding import parse_shard, shard_of
+from exporter.state import Store
+
+log = logging.getLogger("exporter")
+
+DEMO_INTERVAL = 15.0
+DEMO_AUTORESPONDERS = 25
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinpointe-exporter",
+        description="Prometheus exporter for Pinpointe autoresponder results.",
+    )
+    config = parser.add_argument_group("configuration")
+    config.add_argument(
+        "--config.file",
+        dest="config_file",
+        default="config.yaml",
+        help="YAML configuration file (default: %(default)s)",
+    )
+    config.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration, print what would be polled, exit",
+    )
+    web = parser.add_argument_group("web")
+    web.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=":9863",
+        help="address to serve on (default: %(default)s)",
+    )
+    web.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path of the metrics endpoint (default: %(default)s)",
+    )
+    web.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="TLS and basic auth configuration (exporter-toolkit schema)",
+    )
+    logging_group = parser.add_argument_group("logging")
+    logging_group.add_argument(
+        "--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error")
+    )
+    logging_group.add_argument(
+        "--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json")
+    )
+    modes = parser.add_argument_group("modes")
+    modes.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve data from the built-in Pinpointe simulator; no config needed",
+    )
+    modes.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every account once, print the metrics, exit 0 if all succeeded",
+    )
+    modes.add_argument(
+        "--shard",
+        default=None,
+        metavar="INDEX/COUNT",
+        help="poll only the accounts of this shard (0-based), e.g. 0/3",
+    )
+    parser.add_argument("--version", action="version", version=f"pinpointe-exporter {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    if not args.telemetry_path.startswith("/") or args.telemetry_path in (
+        "/",
+        "/-/healthy",
+        "/-/ready",
+    ):
+        return _usage(f"--web.telemetry-path {args.telemetry_path!r} must be a free absolute path")
+    try:
+        listen = parse_listen_address(args.listen_address)
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as exc:
+        return _usage(str(exc))
+
+    simulator = None
+    if args.demo:
+        from exporter.demo import start_demo
+
+        simulator, settings = start_demo()
+    else:
+        try:
+            settings = load_config(args.config_file)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    for account in settings.accounts:
+        logs.register_secret(account.usertoken.reveal())
+    if shard is not None:
+        index, count = shard
+        settings = replace(
+            settings,
+            accounts=tuple(a for a in settings.accounts if shard_of(a.name, count) == index),
+        )
+
+    if args.config_check:
+        print(describe(settings, args.config_file, args.shard))
+        return 0
+
+    guard = None
+    if args.web_config_file and not args.once:
+        try:
+            from exporter.webconfig import load_web_config  # type: ignore[import-not-found]
+
+            guard = load_web_config(args.web_config_file)
+        except ImportError:
+            return _usage("--web.config.file is not supported by this build")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    try:
+        if args.once:
+            return _run_once(settings)
+        return _serve(settings, listen, args.telemetry_path, guard, args.demo)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _usage(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def describe(settings: Settings, source: str, shard: str | None) -> str:
+    """What would be polled, for --config.check; never shows a token."""
+    lines = [
+        f"{source}: configuration is valid",
+        f"poll_interval={format_duration(settings.poll_interval)} "
+        f"timeout={format_duration(settings.timeout)} "
+        f"stale_after={format_duration(settings.stale_after)} "
+        f"max_concurrency={settings.max_concurrency}",
+    ]
+    if shard:
+        lines.append(f"shard {shard}: {len(settings.accounts)} accounts")
+    for account in settings.accounts:
+        selection = (
+            ", ".join(s.describe() for s in account.autoresponders)
+            if account.autoresponders
+            else "all autoresponders"
+        )
+        tls = (
+            "TLS verification OFF"
+            if account.tls_insecure_skip_verify
+            else f"ca_file={account.ca_file}"
+            if account.ca_file
+            else "system CAs"
+        )
+        lines.append(
+            f"account {account.name}: POST {account.api_url} as {account.username} "
+            f"(usertoken set), requesttype {account.request_type}, "
+            f"groupings {','.join(account.groupings)}, page_size {account.page_size}, "
+            f"every {format_duration(account.poll_interval)}, {selection}, {tls}"
+        )
+    return "\n".join(lines)
+
+
+def _run_once(settings: Settings) -> int:
+    store = Store(a.name for a in settings.accounts)
+    pollers = Pollers(settings.accounts, store, settings.max_concurrency)
+    ok = pollers.poll_all_once()
+    exposition = store.exposition
+    out = sys.stdout.buffer
+    for part in exposition.parts(False):
+        out.write(part)
+    out.write(runtime_metrics(False))
+    out.flush()
+    return 0 if ok else 1
+
+
+def _serve(
+    settings: Settings,
+    listen: tuple[str, int],
+    telemetry_path: str,
+    guard: object,
+    demo: bool,
+) -> int:
+    store = Store(a.name for a in settings.accounts)
+    pollers = Pollers(settings.accounts, store, settings.max_concurrency)
+    for account in settings.accounts:
+        if account.tls_insecure_skip_verify:
+            log.warning(
+                "TLS certificate verification is disabled for this account",
+                extra={"fields": {"account": account.name}},
+            )
+    try:
+        server = ExporterServer(listen, store, telemetry_path, guard)  # type: ignore[arg-type]
+    except OSError as exc:
+        log.error(
+            f"cannot listen on {listen[0] or '*'}:{listen[1]}: {exc.strerror}",
+            extra={"fields": {"address": f"{listen[0]}:{listen[1]}"}},
+        )
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start_background()
+    pollers.start()
+    port = server.server_address[1]
+    url_host = listen[0] if listen[0] not in ("", "0.0.0.0", "::") else "localhost"
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    url = f"http://{url_host}:{port}{telemetry_path}"
+    log.info(
+        "pinpointe-exporter started",
+        extra={
+            "fields": {
+                "version": __version__,
+                "address": f"{listen[0]}:{port}",
+                "accounts": len(settings.accounts),
+            }
+        },
+    )
+    if demo:
+        log.info(
+            f"demo mode: serving SIMULATED Pinpointe data, not a real account; open {url}",
+            extra={"fields": {"poll_interval_seconds": DEMO_INTERVAL}},
+        )
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    pollers.shutdown()
+    return 0

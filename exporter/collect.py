@@ -1,0 +1,199 @@
+"""One complete poll of one account: every grouping, every page, into a Snapshot.
+
+A Snapshot exists only when everything succeeded; any PollError propagates and
+nothing partial is returned. Records are validated, de-duplicated and filtered here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.config import AccountConfig, Selector
+from exporter.fields import FieldMapper, Record
+from exporter.pinpointe import PinpointeClient
+
+MAX_PROBLEMS_REPORTED = 5
+
+
+@dataclass(frozen=True)
+class GroupingData:
+    grouping: str
+    records: tuple[Record, ...]
+    skipped_values: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one successful poll of an account produced."""
+
+    groupings: tuple[GroupingData, ...]
+    unmapped_fields: frozenset[str]
+    pages: int
+    duplicates: int
+    invalid_records: int
+    warnings: tuple[str, ...]
+
+    @property
+    def record_count(self) -> int:
+        return sum(len(group.records) for group in self.groupings)
+
+
+class Collector:
+    """Plans the requests for an account and turns the answers into a Snapshot.
+
+    With several configured autoresponders it first tries one "all" request chain of
+    at most K pages and filters locally; only when that is not enough does it send
+    one request per autoresponder, and it remembers which way was cheaper.
+    """
+
+    def __init__(self, account: AccountConfig, client: PinpointeClient) -> None:
+        self.account = account
+        self.client = client
+        self.mapper = FieldMapper(account.field_map)
+        self._all_pages: dict[str, int] = {}
+
+    def collect(self) -> Snapshot:
+        groupings: list[GroupingData] = []
+        unmapped: set[str] = set()
+        warnings: list[str] = []
+        pages = duplicates = invalid = 0
+        for grouping in self.account.groupings:
+            batch = _Batch(self.mapper, per_send=grouping == "send")
+            pages += self._fetch(grouping, batch, warnings)
+            unmapped.update(batch.unmapped)
+            invalid += batch.invalid
+            warnings.extend(f"grouping {grouping}: skipped a {p}" for p in batch.problems)
+            records = self._select(batch.records, grouping, warnings)
+            unique, dropped = _deduplicate(records)
+            duplicates += dropped
+            if batch.per_send:
+                unique = _newest_sends(unique, self.account.max_sends_per_autoresponder)
+            groupings.append(GroupingData(grouping, tuple(unique), batch.skipped))
+        if duplicates:
+            warnings.append(f"{duplicates} duplicate records were served and counted once")
+        if invalid:
+            warnings.append(f"{invalid} records without identifiers were skipped")
+        return Snapshot(
+            groupings=tuple(groupings),
+            unmapped_fields=frozenset(unmapped),
+            pages=pages,
+            duplicates=duplicates,
+            invalid_records=invalid,
+            warnings=tuple(warnings),
+        )
+
+    def _fetch(self, grouping: str, batch: _Batch, warnings: list[str]) -> int:
+        """Fetch one grouping into ``batch``; returns the number of pages requested."""
+        selectors = self.account.autoresponders
+        if not selectors:
+            result = self.client.fetch(grouping, batch.add)
+            warnings.extend(result.warnings)
+            return result.pages
+        pages = 0
+        if len(selectors) > 1 and self._all_pages.get(grouping, 0) < len(selectors):
+            probe = _Batch(self.mapper, batch.per_send)
+            result = self.client.fetch(grouping, probe.add, page_budget=len(selectors))
+            pages += result.pages
+            if result.complete:
+                self._all_pages[grouping] = result.pages
+                batch.absorb(probe)
+                warnings.extend(result.warnings)
+                return pages
+            self._all_pages[grouping] = len(selectors)
+        for selector in selectors:
+            result = self.client.fetch(grouping, batch.add, selector)
+            pages += result.pages
+            warnings.extend(result.warnings)
+        return pages
+
+    def _select(self, records: list[Record], grouping: str, warnings: list[str]) -> list[Record]:
+        selectors = self.account.autoresponders
+        if not selectors:
+            return records
+        wanted_ids = {str(s.id) for s in selectors if s.id is not None}
+        wanted_names = {s.name for s in selectors if s.name is not None}
+        chosen = [
+            r
+            for r in records
+            if r.autoresponder_id in wanted_ids or r.autoresponder_name in wanted_names
+        ]
+        missing = _missing(selectors, chosen)
+        if missing and grouping == "autoresponder":
+            warnings.append(
+                "configured autoresponders not found in the account: "
+                + ", ".join(s.describe() for s in missing)
+            )
+        return chosen
+
+
+class _Batch:
+    """Normalises raw records page by page as they arrive."""
+
+    def __init__(self, mapper: FieldMapper, per_send: bool) -> None:
+        self.mapper = mapper
+        self.per_send = per_send
+        self.records: list[Record] = []
+        self.unmapped: set[str] = set()
+        self.skipped = 0
+        self.invalid = 0
+        self.problems: list[str] = []
+
+    def add(self, raw_records: tuple[dict[str, Any], ...]) -> None:
+        for item in raw_records:
+            result = self.mapper.normalise(item, self.per_send)
+            self.skipped += result.skipped_values
+            if result.unmapped:
+                self.unmapped.update(result.unmapped)
+            if result.record is not None:
+                self.records.append(result.record)
+                continue
+            self.invalid += 1
+            if result.problem and len(self.problems) < MAX_PROBLEMS_REPORTED:
+                self.problems.append(result.problem)
+
+    def absorb(self, other: _Batch) -> None:
+        self.records.extend(other.records)
+        self.unmapped.update(other.unmapped)
+        self.skipped += other.skipped
+        self.invalid += other.invalid
+        self.problems.extend(other.problems[: MAX_PROBLEMS_REPORTED - len(self.problems)])
+
+
+def _missing(selectors: Iterable[Selector], records: list[Record]) -> list[Selector]:
+    ids = {r.autoresponder_id for r in records}
+    names = {r.autoresponder_name for r in records}
+    return [s for s in selectors if str(s.id) not in ids and s.name not in names]
+
+
+def _deduplicate(records: list[Record]) -> tuple[list[Record], int]:
+    seen: set[tuple[str, ...]] = set()
+    unique: list[Record] = []
+    for record in records:
+        key = record.key()
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return unique, len(records) - len(unique)
+
+
+def _newest_sends(records: list[Record], keep: int) -> list[Record]:
+    if keep == 0:
+        return records
+    by_autoresponder: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_autoresponder[record.key()[0]].append(record)
+    kept: set[int] = set()
+    for sends in by_autoresponder.values():
+        if len(sends) > keep:
+            sends = sorted(sends, key=_send_age_key, reverse=True)[:keep]
+        kept.update(id(record) for record in sends)
+    return [record for record in records if id(record) in kept]
+
+
+def _send_age_key(record: Record) -> tuple[float, int, str]:
+    send_id = record.send_id or ""
+    numeric = int(send_id) if send_id.isdigit() else -1
+    return (record.start_time if record.start_time is not None else -1.0, numeric, send_id)

@@ -1,0 +1,78 @@
+"""Structured logging: logfmt (default) or JSON, one line per event.
+
+Call sites pass fields with ``extra={"fields": {...}}``. Every known secret is
+replaced in the final line, as a last line of defence behind redaction at the source.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+_LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
+REDACTED = "<redacted>"
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, json_format: bool, secrets: list[str]) -> None:
+        super().__init__()
+        self.json_format = json_format
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": _LEVEL_NAMES.get(record.levelno, "error"),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        line = json.dumps(fields, default=str) if self.json_format else logfmt(fields)
+        for secret in self.secrets:
+            line = line.replace(secret, REDACTED)
+        return line
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+def _logfmt_value(value: Any) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    if text and not any(c in text for c in ' ="\\\n\t') and text.isprintable():
+        return text
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+_secrets: list[str] = []
+
+
+def setup(level: str = "info", log_format: str = "logfmt") -> None:
+    """Send the exporter's logs to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(log_format == "json", _secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS[level])
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def register_secret(secret: str) -> None:
+    """Never print this value, whatever logs it."""
+    if secret and secret not in _secrets:
+        _secrets.append(secret)

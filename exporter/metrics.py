@@ -1,0 +1,338 @@
+"""Exposition: account state -> Prometheus text (0.0.4) and OpenMetrics bytes.
+
+Sample lines are rendered once per poll, per account and per metric family, and
+kept as bytes. A scrape only joins them under each family's header (the headers are
+the only difference between the two formats) and appends the client library's small
+process/platform metrics. The rendered part is compressed once per exposition.
+
+Sample output::
+
+    # HELP pinpointe_autoresponder_opens Emails opened ... as of the last successful poll.
+    # TYPE pinpointe_autoresponder_opens gauge
+    pinpointe_autoresponder_opens{account="acme",autoresponder_id="3",autoresponder_name="Wel"} 17
+    # HELP pinpointe_up 1 if the last poll of the account succeeded completely, else 0.
+    # TYPE pinpointe_up gauge
+    pinpointe_up{account="acme"} 1
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from exporter import __version__
+from exporter.collect import Snapshot
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+POLL_ERROR_REASONS = (
+    "auth",
+    "api_failed",
+    "http",
+    "timeout",
+    "connection",
+    "rate_limited",
+    "invalid_response",
+    "pagination",
+)
+_CACHED = "cumulative Pinpointe figure as of the last successful poll"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str
+    help: str
+
+    def header(self, openmetrics_format: bool) -> bytes:
+        name = self.name
+        if openmetrics_format and self.kind == "counter":
+            name = name.removesuffix("_total")
+        return f"# HELP {name} {self.help}\n# TYPE {name} {self.kind}\n".encode()
+
+
+# metric key -> (family suffix, extra label, what the value is, API fields)
+_ENGAGEMENT = {
+    "recipients": ("recipients", "", "Emails sent", "sendsize/sentto/recipients"),
+    "opens": ("opens", "", "Email opens", "emailopens"),
+    "unique_opens": ("unique_opens", "", "Unique email opens", "uniqueopens/emailopens_unique"),
+    "clicks": ("clicks", "", "Link clicks", "linkclicks"),
+    "unique_clicks": ("unique_clicks", "", "Unique link clicks", "uniqueclicks/linkclicks_unique"),
+    "forwards": ("forwards", "", "Email forwards", "emailforwards"),
+    "unsubscribes": ("unsubscribes", "", "Unsubscribes", "unsubscribecount"),
+    "bounces_soft": ("bounces", 'bounce_type="soft"', "Bounces by bounce_type", "bouncecount_*"),
+    "bounces_hard": ("bounces", 'bounce_type="hard"', "Bounces by bounce_type", "bouncecount_*"),
+    "bounces_unknown": (
+        "bounces",
+        'bounce_type="unknown"',
+        "Bounces by bounce_type",
+        "bouncecount_*",
+    ),
+    "complaints": ("complaints", "", "Spam complaints", "feedbackloopcount"),
+}
+
+
+def _engagement_families(prefix: str, scope: str) -> dict[str, Family]:
+    families: dict[str, Family] = {}
+    for suffix, _, what, source in _ENGAGEMENT.values():
+        name = f"{prefix}{suffix}"
+        families.setdefault(
+            name,
+            Family(name, "gauge", f"{what} {scope} (Pinpointe {source}); {_CACHED}."),
+        )
+    return families
+
+
+AUTORESPONDER_FAMILIES = _engagement_families("pinpointe_autoresponder_", "of the autoresponder")
+SEND_FAMILIES = _engagement_families("pinpointe_autoresponder_send_", "of one autoresponder send")
+SEND_START = Family(
+    "pinpointe_autoresponder_send_start_timestamp_seconds",
+    "gauge",
+    "Start of the autoresponder send (Pinpointe starttime), as of the last successful poll.",
+)
+HEALTH_FAMILIES = {
+    f.name: f
+    for f in (
+        Family(
+            "pinpointe_up",
+            "gauge",
+            "1 if the last poll of the account succeeded completely, else 0.",
+        ),
+        Family(
+            "pinpointe_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time at the end of the last fully successful poll of the account.",
+        ),
+        Family(
+            "pinpointe_poll_duration_seconds", "gauge", "Wall time of the last poll of the account."
+        ),
+        Family(
+            "pinpointe_poll_interval_seconds",
+            "gauge",
+            "Configured interval between polls of the account.",
+        ),
+        Family(
+            "pinpointe_poll_errors_total",
+            "counter",
+            "Failed polls of the account by reason.",
+        ),
+        Family(
+            "pinpointe_api_requests_total",
+            "counter",
+            "HTTP requests sent to Pinpointe by status code (error when no response came).",
+        ),
+        Family(
+            "pinpointe_records",
+            "gauge",
+            "Records in the published snapshot of the account, by grouping.",
+        ),
+        Family(
+            "pinpointe_skipped_values",
+            "gauge",
+            "Values in the published snapshot that were not non-negative numbers and were skipped.",
+        ),
+        Family(
+            "pinpointe_unmapped_field_info",
+            "gauge",
+            "Numeric API fields seen in the last successful poll but not mapped to a metric.",
+        ),
+        Family(
+            "pinpointe_exporter_build_info", "gauge", "Version of pinpointe-exporter; always 1."
+        ),
+    )
+}
+ALL_FAMILIES: tuple[Family, ...] = (
+    *AUTORESPONDER_FAMILIES.values(),
+    *SEND_FAMILIES.values(),
+    SEND_START,
+    *HEALTH_FAMILIES.values(),
+)
+
+Chunks = Mapping[str, bytes]
+
+
+def escape_label(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def format_value(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def render_engagement(account: str, snapshot: Snapshot) -> dict[str, bytes]:
+    """Sample lines of every engagement family for one account's snapshot."""
+    lines: dict[str, list[str]] = {}
+    account_label = f'account="{escape_label(account)}"'
+    for group in snapshot.groupings:
+        prefix = (
+            "pinpointe_autoresponder_send_"
+            if group.grouping == "send"
+            else ("pinpointe_autoresponder_")
+        )
+        names = {
+            key: (prefix + suffix, extra) for key, (suffix, extra, _, _) in _ENGAGEMENT.items()
+        }
+        for record in group.records:
+            labels = (
+                f'{account_label},autoresponder_id="{escape_label(record.autoresponder_id)}",'
+                f'autoresponder_name="{escape_label(record.autoresponder_name)}"'
+            )
+            if record.send_id is not None:
+                labels += f',send_id="{escape_label(record.send_id)}"'
+                if record.start_time is not None:
+                    lines.setdefault(SEND_START.name, []).append(
+                        f"{SEND_START.name}{{{labels}}} {format_value(record.start_time)}\n"
+                    )
+            for key, value in record.values:
+                name, extra = names[key]
+                label_text = f"{labels},{extra}" if extra else labels
+                lines.setdefault(name, []).append(f"{name}{{{label_text}}} {format_value(value)}\n")
+    return {name: "".join(sample_lines).encode() for name, sample_lines in lines.items()}
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """What the health families say about one account."""
+
+    account: str
+    poll_interval: float
+    groupings: tuple[str, ...]
+    attempted: bool = False
+    up: bool = False
+    last_success: float | None = None
+    poll_duration: float | None = None
+    errors: Mapping[str, int] = field(default_factory=dict)
+    requests: Mapping[str, int] = field(default_factory=dict)
+    records: Mapping[str, int] = field(default_factory=dict)
+    skipped_values: Mapping[str, int] = field(default_factory=dict)
+    unmapped_fields: frozenset[str] = frozenset()
+
+
+def render_health(facts: HealthFacts) -> dict[str, bytes]:
+    account = f'account="{escape_label(facts.account)}"'
+    lines: dict[str, list[str]] = {name: [] for name in HEALTH_FAMILIES}
+
+    def add(name: str, value: float, extra: str = "") -> None:
+        labels = f"{account},{extra}" if extra else account
+        lines[name].append(f"{name}{{{labels}}} {format_value(float(value))}\n")
+
+    if facts.attempted:
+        add("pinpointe_up", 1 if facts.up else 0)
+    if facts.last_success is not None:
+        add("pinpointe_last_success_timestamp_seconds", facts.last_success)
+    if facts.poll_duration is not None:
+        add("pinpointe_poll_duration_seconds", facts.poll_duration)
+    add("pinpointe_poll_interval_seconds", facts.poll_interval)
+    for reason in POLL_ERROR_REASONS:
+        add("pinpointe_poll_errors_total", facts.errors.get(reason, 0), f'reason="{reason}"')
+    for code in sorted(facts.requests):
+        add("pinpointe_api_requests_total", facts.requests[code], f'code="{escape_label(code)}"')
+    for grouping in facts.groupings:
+        add("pinpointe_records", facts.records.get(grouping, 0), f'grouping="{grouping}"')
+        add(
+            "pinpointe_skipped_values",
+            facts.skipped_values.get(grouping, 0),
+            f'grouping="{grouping}"',
+        )
+    for name in sorted(facts.unmapped_fields):
+        add("pinpointe_unmapped_field_info", 1, f'field="{escape_label(name)}"')
+    return {
+        name: "".join(sample_lines).encode() for name, sample_lines in lines.items() if sample_lines
+    }
+
+
+_BUILD_INFO = {
+    "pinpointe_exporter_build_info": (
+        f'pinpointe_exporter_build_info{{version="{escape_label(__version__)}"}} 1\n'.encode()
+    )
+}
+
+
+class Exposition:
+    """One immutable rendering of all accounts, served as bytes until the next poll."""
+
+    def __init__(self, account_chunks: Iterable[Chunks]) -> None:
+        chunks = [*account_chunks, _BUILD_INFO]
+        self._families: list[tuple[Family, list[bytes]]] = []
+        for family in ALL_FAMILIES:
+            samples = [c[family.name] for c in chunks if family.name in c]
+            if samples:
+                self._families.append((family, samples))
+        self._lock = threading.Lock()
+        self._gzipped: dict[bool, _OpenDeflate] = {}
+
+    def parts(self, openmetrics_format: bool) -> list[bytes]:
+        """The rendered families as a list of byte strings, to be written in order."""
+        parts: list[bytes] = []
+        for family, samples in self._families:
+            parts.append(family.header(openmetrics_format))
+            parts.extend(samples)
+        return parts
+
+    def gzipped(self, openmetrics_format: bool, tail: bytes) -> list[bytes]:
+        """A gzip body of the rendered families followed by ``tail``.
+
+        The families are compressed once per exposition into a deflate stream left open
+        with a sync flush; each scrape compresses only ``tail`` to finish the stream, so
+        the result is one ordinary gzip member that every client can read.
+        """
+        cached = self._gzipped.get(openmetrics_format)
+        if cached is None:
+            with self._lock:
+                cached = self._gzipped.get(openmetrics_format)
+                if cached is None:
+                    cached = _OpenDeflate.of(self.parts(openmetrics_format))
+                    self._gzipped[openmetrics_format] = cached
+        return cached.finish(tail)
+
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+@dataclass(frozen=True)
+class _OpenDeflate:
+    """Compressed data that later bytes can be appended to without recompressing it."""
+
+    blocks: bytes
+    crc: int
+    size: int
+
+    @classmethod
+    def of(cls, parts: list[bytes]) -> _OpenDeflate:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        blocks: list[bytes] = []
+        crc = size = 0
+        for part in parts:
+            blocks.append(compressor.compress(part))
+            crc = zlib.crc32(part, crc)
+            size += len(part)
+        blocks.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+        return cls(b"".join(blocks), crc, size)
+
+    def finish(self, tail: bytes) -> list[bytes]:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+        end = compressor.compress(tail) + compressor.flush()
+        trailer = struct.pack(
+            "<II", zlib.crc32(tail, self.crc), (self.size + len(tail)) & 0xFFFFFFFF
+        )
+        return [_GZIP_HEADER, self.blocks, end, trailer]
+
+
+def runtime_metrics(openmetrics_format: bool) -> bytes:
+    """The client library's process_* and python_* metrics, rendered at scrape time.
+
+    In OpenMetrics this part also carries the closing ``# EOF``.
+    """
+    if openmetrics_format:
+        return bytes(openmetrics.generate_latest(REGISTRY))  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(REGISTRY))

@@ -1,0 +1,378 @@
+"""HTTP client for Pinpointe's GetAutoresponderResults, with retries and pagination.
+
+One ``requests.Session`` per account. Transient failures (connection errors, 429,
+502, 503, 504) are retried by urllib3's ``Retry`` with backoff, honouring
+``Retry-After``; a ``Retry-After`` longer than RETRY_AFTER_INLINE_MAX ends the poll
+instead, so the poller can wait it out without holding a thread in ``sleep``.
+Every failure becomes a PollError whose ``reason`` is one of the contract's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from exporter import __version__
+from exporter.config import AccountConfig, Selector
+from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
+
+METHOD = "GetAutoresponderResults"
+RETRY_STATUSES = frozenset((429, 502, 503, 504))
+RETRY_AFTER_INLINE_MAX = 10.0
+MAX_PAGES = 10_000
+MAX_BODY_BYTES = 256 * 1024 * 1024
+REDACTED = "<redacted>"
+
+
+class PollError(Exception):
+    """A failed poll. ``message`` says what happened and what to do; never holds the token."""
+
+    def __init__(self, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+RecordSink = Callable[[tuple[dict[str, Any], ...]], None]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    pages: int
+    warnings: tuple[str, ...]
+    complete: bool = True
+
+
+class _CountingRetry(Retry):
+    """urllib3 Retry that reports every attempt's outcome and refuses long Retry-After waits."""
+
+    on_attempt: Callable[[str], None] | None = None
+
+    def new(self, **kw: Any) -> _CountingRetry:
+        retry: _CountingRetry = super().new(**kw)
+        retry.on_attempt = self.on_attempt
+        return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # urllib3 asks this once for every response it receives.
+        if self.on_attempt is not None:
+            self.on_attempt(str(status_code))
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        if seconds is not None and seconds > RETRY_AFTER_INLINE_MAX:
+            raise _RetryAfterTooLong(seconds)
+        return seconds
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> _CountingRetry:
+        # Called for every failed attempt; responses were already counted by is_retry.
+        if error is not None and self.on_attempt is not None:
+            self.on_attempt("error")
+        retry: _CountingRetry = super().increment(method, url, response, error, _pool, _stacktrace)
+        return retry
+
+
+class _RetryAfterTooLong(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Retry-After {seconds:.0f}s")
+        self.seconds = seconds
+
+
+class PinpointeClient:
+    """Fetches GetAutoresponderResults pages for one account."""
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        on_request: Callable[[str], None] = lambda code: None,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
+        self.account = account
+        self.max_pages = max_pages
+        retry = _CountingRetry(
+            total=3,
+            connect=3,
+            read=1,
+            status=3,
+            other=0,
+            allowed_methods=None,
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=0.5,
+            backoff_max=RETRY_AFTER_INLINE_MAX,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        retry.on_attempt = on_request
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": f"pinpointe-exporter/{__version__}",
+            }
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        if account.tls_insecure_skip_verify:
+            self.session.verify = False
+        elif account.ca_file:
+            self.session.verify = account.ca_file
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request_body(self, grouping: str, selector: Selector | None, cursor: int) -> dict[str, Any]:
+        details: dict[str, Any] = {"grouping": grouping}
+        if selector is not None and selector.id is not None:
+            details["autoresponderid"] = selector.id
+        elif selector is not None and selector.name is not None:
+            details["autorespondername"] = selector.name
+        if self.account.page_size > 0:
+            details["pagination"] = {"limit": self.account.page_size, "next": cursor}
+        return {
+            "username": self.account.username,
+            "usertoken": self.account.usertoken.reveal(),
+            "requesttype": self.account.request_type,
+            "requestmethod": METHOD,
+            "details": details,
+        }
+
+    def fetch(
+        self,
+        grouping: str,
+        sink: RecordSink,
+        selector: Selector | None = None,
+        page_budget: int | None = None,
+    ) -> FetchResult:
+        """Every record of one grouping (one autoresponder, or all), following pagination.
+
+        Each page's records go to ``sink`` as soon as they arrive, so a large account is
+        never held in memory as raw JSON. With ``page_budget``, stops after that many
+        pages and returns complete=False if the server still had more.
+        """
+        page_size = self.account.page_size
+        warnings: list[str] = []
+        cursor = 0
+        pages = 0
+        while True:
+            page = self._request_page(self.request_body(grouping, selector, cursor))
+            pages += 1
+            sink(page.records)
+            following = page.next_cursor
+            if page_size == 0 or following is None or following == 0:
+                break
+            if following <= cursor:
+                raise PollError(
+                    "pagination",
+                    f"pagination.next went from {cursor} to {following} for grouping {grouping}: "
+                    "the server's pagination does not move forward; the previous data is kept",
+                )
+            if len(page.records) < page_size:
+                warnings.append(
+                    f"page {pages} of grouping {grouping} held {len(page.records)} records, fewer "
+                    f"than page_size {page_size}, yet pagination.next was {following}; "
+                    "treated it as the last page"
+                )
+                break
+            if page_budget is not None and pages >= page_budget:
+                return FetchResult(pages, tuple(warnings), complete=False)
+            if pages >= self.max_pages:
+                raise PollError(
+                    "pagination",
+                    f"pagination did not end after {pages} pages for grouping {grouping}; "
+                    "raise page_size if the account really holds that many records",
+                )
+            cursor = following
+        return FetchResult(pages, tuple(warnings))
+
+    def _request_page(self, body: dict[str, Any]) -> Page:
+        try:
+            response = self.session.post(
+                self.account.api_url,
+                data=json.dumps(body),
+                timeout=self.account.timeout,
+                stream=True,
+            )
+        except _RetryAfterTooLong as exc:
+            raise self._rate_limited(exc.seconds) from None
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectTimeout):
+            raise PollError(
+                "timeout",
+                f"no answer from {self.account.api_url} within {self.account.timeout:g}s; "
+                "check that the host is reachable or raise timeout",
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise PollError(
+                "connection",
+                f"TLS handshake with {self.account.api_url} failed ({_root_cause(exc)}); "
+                "check ca_file",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise PollError(
+                "connection",
+                f"cannot connect to {self.account.api_url} ({_root_cause(exc)}); "
+                "check api_url and the network",
+            ) from None
+        try:
+            return self._interpret(response)
+        finally:
+            response.close()
+
+    def _interpret(self, response: requests.Response) -> Page:
+        status = response.status_code
+        try:
+            raw = self._read_body(response)
+        except requests.exceptions.RequestException as exc:
+            if isinstance(exc, requests.exceptions.Timeout) or "timed out" in _root_cause(exc):
+                raise PollError(
+                    "timeout",
+                    f"{self.account.api_url} stopped sending the response within "
+                    f"{self.account.timeout:g}s; raise timeout or check the server",
+                ) from None
+            raise PollError(
+                "connection",
+                f"the connection to {self.account.api_url} broke while reading the response "
+                f"({_root_cause(exc)})",
+            ) from None
+        if status == 429:
+            raise self._rate_limited(_parse_retry_after(response.headers.get("Retry-After")))
+        body = _decode_json(raw)
+        if status == 401:
+            detail = error_message(body) if isinstance(body, dict) else ""
+            raise self._auth_failed(detail)
+        if not 200 <= status < 300:
+            detail = error_message(body) if isinstance(body, dict) else ""
+            if CREDENTIAL_WORDS.search(detail):
+                raise self._auth_failed(detail)
+            if detail:
+                raise PollError(
+                    "api_failed", f"Pinpointe answered HTTP {status}: {self._redact(detail)}"
+                )
+            raise PollError(
+                "http",
+                f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'}); "
+                "the previous data is kept and the poll will be retried",
+            )
+        if body is _INVALID:
+            raise PollError(
+                "invalid_response",
+                f"{self.account.api_url} answered HTTP 200 with a body that is not JSON "
+                f"({_describe_body(raw)}); check that api_url points at apijson.php",
+            )
+        try:
+            return parse_body(body)
+        except ResponseError as exc:
+            if exc.reason == "auth":
+                raise self._auth_failed(exc.message) from None
+            if exc.reason == "api_failed":
+                raise PollError(
+                    "api_failed",
+                    f"Pinpointe refused the request: {self._redact(exc.message)}; check "
+                    "request_type, the API being enabled for the account and the autoresponder "
+                    "selection",
+                ) from None
+            raise PollError(exc.reason, self._redact(exc.message)) from None
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise PollError(
+                    "invalid_response",
+                    f"the response is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; "
+                    "lower page_size",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _auth_failed(self, detail: str) -> PollError:
+        said = f" ({self._redact(detail)})" if detail else ""
+        return PollError(
+            "auth",
+            f"Pinpointe rejected the credentials for account {self.account.name}{said}: "
+            "check username and usertoken, and that the API is enabled under "
+            "Account Settings => API + Connectors",
+        )
+
+    def _rate_limited(self, retry_after: float | None) -> PollError:
+        wait = f"; waiting {retry_after:.0f}s as asked by Retry-After" if retry_after else ""
+        return PollError(
+            "rate_limited",
+            f"Pinpointe is rate limiting account {self.account.name}{wait}; "
+            "consider a longer poll_interval",
+            retry_after=retry_after,
+        )
+
+    def _redact(self, text: str) -> str:
+        token = self.account.usertoken.reveal()
+        return text.replace(token, REDACTED) if token else text
+
+
+_INVALID = object()
+
+
+def _decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
+def _describe_body(raw: bytes) -> str:
+    if not raw.strip():
+        return "empty"
+    head = raw.lstrip()[:15].lower()
+    if head.startswith((b"<!doctype", b"<html")):
+        return "an HTML page"
+    if head.startswith((b"{", b"[")):
+        return f"truncated or malformed JSON, {len(raw)} bytes"
+    return f"{len(raw)} bytes of something else"
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _root_cause(exc: BaseException) -> str:
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException) and reason is not exc:
+            exc = reason
+        elif exc.args and isinstance(exc.args[0], BaseException) and exc.args[0] is not exc:
+            exc = exc.args[0]
+        elif inner is not None:
+            exc = inner
+        else:
+            break
+    text = str(exc) or type(exc).__name__
+    return text.split(": ", 1)[-1][:200]

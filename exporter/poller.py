@@ -1,0 +1,228 @@
+"""One polling loop per account: schedule, poll, publish, back off.
+
+A poll publishes new engagement samples only when every page of every grouping
+succeeded; a failed poll leaves the previous samples in place until ``stale_after``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+
+from exporter.collect import Collector, Snapshot
+from exporter.config import AccountConfig
+from exporter.metrics import HealthFacts, render_engagement, render_health
+from exporter.pinpointe import PinpointeClient, PollError
+from exporter.state import Store
+
+log = logging.getLogger("exporter.poller")
+
+JITTER = 0.05
+FIRST_RETRY_FRACTION = 1 / 32
+MIN_RETRY = 1.0
+
+
+def backoff_delay(interval: float, failures: int, retry_after: float | None = None) -> float:
+    """Delay before the next attempt after ``failures`` consecutive failures (>= 1)."""
+    first = max(MIN_RETRY, interval * FIRST_RETRY_FRACTION)
+    delay: float = min(interval, first * 2.0 ** min(failures - 1, 32))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+class AccountPoller:
+    """Polls one account; the only writer of that account's state."""
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        store: Store,
+        slots: threading.Semaphore,
+        stop: threading.Event,
+    ) -> None:
+        self.account = account
+        self.store = store
+        self.slots = slots
+        self.stop = stop
+        self.requests: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.client = PinpointeClient(account, on_request=self._count_request)
+        self.collector = Collector(account, self.client)
+        self.failures = 0
+        self.last_ok: bool | None = None
+        self.last_success: float | None = None
+        self.last_success_monotonic: float | None = None
+        self.last_duration: float | None = None
+        self.published: Snapshot | None = None
+        self.store.update(account.name, render_health(self._facts()), attempted=False)
+
+    def _count_request(self, code: str) -> None:
+        self.requests[code] += 1
+
+    def run(self) -> None:
+        interval = self.account.poll_interval
+        next_poll = time.monotonic() + random.uniform(0, min(1.0, interval * JITTER))
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = time.monotonic() + self.poll_once()
+                continue
+            deadline = self._stale_deadline()
+            if deadline is not None and now >= deadline:
+                self._drop_stale()
+                continue
+            wake = next_poll if deadline is None else min(next_poll, deadline)
+            self.stop.wait(max(0.0, wake - now))
+        self.client.close()
+
+    def poll_once(self) -> float:
+        """Poll now; publish the outcome; return the delay before the next poll."""
+        while not self.slots.acquire(timeout=0.5):
+            if self.stop.is_set():
+                return 0.0
+        try:
+            started = time.monotonic()
+            try:
+                snapshot = self.collector.collect()
+            except PollError as error:
+                self.last_duration = time.monotonic() - started
+                return self._failed(error)
+            except Exception as error:  # a bug must not kill the loop
+                self.last_duration = time.monotonic() - started
+                log.exception(
+                    "poll failed unexpectedly",
+                    extra={"fields": {"account": self.account.name}},
+                )
+                return self._failed(PollError("invalid_response", f"internal error: {error!r}"))
+            self.last_duration = time.monotonic() - started
+            self._succeeded(snapshot)
+            return self.account.poll_interval * random.uniform(1 - JITTER, 1 + JITTER)
+        finally:
+            self.slots.release()
+
+    def _succeeded(self, snapshot: Snapshot) -> None:
+        self.failures = 0
+        self.last_ok = True
+        self.last_success = time.time()
+        self.last_success_monotonic = time.monotonic()
+        self.published = snapshot
+        engagement = render_engagement(self.account.name, snapshot)
+        self.store.update(self.account.name, render_health(self._facts()), engagement)
+        fields = {
+            "account": self.account.name,
+            "records": snapshot.record_count,
+            "pages": snapshot.pages,
+            "duration_seconds": round(self.last_duration or 0.0, 3),
+        }
+        log.info("poll succeeded", extra={"fields": fields})
+        for warning in snapshot.warnings:
+            log.warning(warning, extra={"fields": {"account": self.account.name}})
+        if snapshot.unmapped_fields:
+            log.debug(
+                "numeric fields not mapped to a metric (see field_map)",
+                extra={
+                    "fields": {
+                        "account": self.account.name,
+                        "fields": ",".join(sorted(snapshot.unmapped_fields)),
+                    }
+                },
+            )
+
+    def _failed(self, error: PollError) -> float:
+        self.failures += 1
+        self.last_ok = False
+        self.errors[error.reason] += 1
+        delay = backoff_delay(self.account.poll_interval, self.failures, error.retry_after)
+        stale = self._is_stale()
+        if stale:
+            self.published = None
+        self.store.update(self.account.name, render_health(self._facts()), {} if stale else None)
+        log.error(
+            error.message,
+            extra={
+                "fields": {
+                    "account": self.account.name,
+                    "reason": error.reason,
+                    "consecutive_failures": self.failures,
+                    "next_attempt_in_seconds": round(delay, 1),
+                    "serving": "nothing" if self.published is None else "previous data",
+                }
+            },
+        )
+        return delay
+
+    def _stale_deadline(self) -> float | None:
+        if self.published is None or self.last_ok or self.last_success_monotonic is None:
+            return None
+        return self.last_success_monotonic + self.account.stale_after
+
+    def _is_stale(self) -> bool:
+        return (
+            self.last_success_monotonic is not None
+            and time.monotonic() - self.last_success_monotonic >= self.account.stale_after
+        )
+
+    def _drop_stale(self) -> None:
+        self.published = None
+        self.store.update(self.account.name, render_health(self._facts()), {})
+        log.warning(
+            "no successful poll within stale_after: engagement series withdrawn until the next "
+            "successful poll",
+            extra={"fields": {"account": self.account.name}},
+        )
+
+    def _facts(self) -> HealthFacts:
+        snapshot = self.published
+        return HealthFacts(
+            account=self.account.name,
+            poll_interval=self.account.poll_interval,
+            groupings=self.account.groupings,
+            attempted=self.last_ok is not None,
+            up=bool(self.last_ok),
+            last_success=self.last_success,
+            poll_duration=self.last_duration,
+            errors=dict(self.errors),
+            requests=dict(self.requests),
+            records={g.grouping: len(g.records) for g in snapshot.groupings} if snapshot else {},
+            skipped_values=(
+                {g.grouping: g.skipped_values for g in snapshot.groupings} if snapshot else {}
+            ),
+            unmapped_fields=snapshot.unmapped_fields if snapshot else frozenset(),
+        )
+
+
+class Pollers:
+    """All account loops, each on its own thread, sharing a bounded number of poll slots."""
+
+    def __init__(self, accounts: tuple[AccountConfig, ...], store: Store, concurrency: int) -> None:
+        self.stop = threading.Event()
+        slots = threading.Semaphore(concurrency)
+        self.pollers = [AccountPoller(a, store, slots, self.stop) for a in accounts]
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for poller in self.pollers:
+            thread = threading.Thread(
+                target=poller.run, name=f"poll-{poller.account.name}", daemon=True
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def poll_all_once(self) -> bool:
+        """Poll every account once, concurrently within the slots; True if all succeeded."""
+        threads = [threading.Thread(target=p.poll_once, daemon=True) for p in self.pollers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return all(p.last_ok for p in self.pollers)
+
+    def shutdown(self, timeout: float = 4.0) -> None:
+        self.stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

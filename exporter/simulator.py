@@ -1,0 +1,441 @@
+"""A Pinpointe JSON API simulator: GetAutoresponderResults as documented, on real HTTP.
+
+Figures are deterministic from (seed, autoresponder, send, time) and only grow with
+time: every send keeps reaching new subscribers at its own rate, and opens, clicks,
+bounces and the rest are fixed fractions of its recipients, so unique opens <= opens
+<= recipients always holds. Used by the tests, by ``--demo`` and by the benchmarks.
+
+Run alone: ``python -m exporter.simulator --port 8080 --autoresponders 50``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger("exporter.simulator")
+
+EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z: every simulated send starts after it
+DAY = 86_400
+CREDENTIALS_FAILED = "Unable to verify user credentials"
+METHOD = "getautoresponderresults"
+_THEMES = (
+    "Welcome series",
+    "Onboarding drip",
+    "Abandoned cart",
+    "Re-engagement",
+    "Birthday offer",
+    "Post-purchase follow-up",
+    "Trial ending",
+    "Webinar reminders",
+)
+
+
+@dataclass
+class SimAccount:
+    """One simulated Pinpointe account and how its server answers."""
+
+    username: str = "demo"
+    token: str = "demo-token"
+    autoresponders: int = 25
+    sends_per_autoresponder: int = 3
+    seed: int = 1
+    numbers_as_strings: bool = True
+    envelope: str = "list"  # list | indexed | item | single-item | response
+    pagination_in: str = "top"  # top | data | response
+    status_word: str = "SUCCESS"
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+
+    def autoresponder_name(self, index: int) -> str:
+        theme = _THEMES[index % len(_THEMES)]
+        return theme if index < len(_THEMES) else f"{theme} {index // len(_THEMES) + 1}"
+
+
+@dataclass(frozen=True)
+class _SendModel:
+    start: int
+    base: int
+    per_hour: int
+    ratios: tuple[float, ...]
+
+
+# Record field -> index into _SendModel.ratios; all are fractions of recipients.
+_RATIO_FIELDS = (
+    "emailopens",
+    "emailopens_unique",
+    "linkclicks",
+    "linkclicks_unique",
+    "emailforwards",
+    "unsubscribecount",
+    "bouncecount_soft",
+    "bouncecount_hard",
+    "bouncecount_unknown",
+    "feedbackloopcount",
+)
+
+
+def _send_model(account: SimAccount, ar_index: int, send_index: int) -> _SendModel:
+    rng = random.Random(f"{account.seed}:{ar_index}:{send_index}")
+    opens = rng.uniform(0.15, 0.6)
+    unique_opens = opens * rng.uniform(0.55, 0.95)
+    clicks = opens * rng.uniform(0.05, 0.35)
+    unique_clicks = clicks * rng.uniform(0.6, 0.95)
+    ratios = (
+        opens,
+        unique_opens,
+        clicks,
+        unique_clicks,
+        rng.uniform(0.0, 0.01),
+        rng.uniform(0.001, 0.012),
+        rng.uniform(0.0, 0.03),
+        rng.uniform(0.0, 0.01),
+        rng.uniform(0.0, 0.004),
+        rng.uniform(0.0, 0.002),
+    )
+    stopped = rng.random() < 0.05
+    weeks_before_epoch = account.sends_per_autoresponder - send_index
+    return _SendModel(
+        start=EPOCH - weeks_before_epoch * 7 * DAY + (ar_index % 97) * 3_600,
+        base=rng.randint(50, 4_000),
+        per_hour=0 if stopped else rng.randint(5, 300),
+        ratios=ratios,
+    )
+
+
+def _send_figures(model: _SendModel, now: float) -> dict[str, int]:
+    elapsed = max(0.0, now - model.start)
+    recipients = model.base + int(model.per_hour * elapsed // 3_600)
+    figures = {"sendsize": recipients}
+    for name, ratio in zip(_RATIO_FIELDS, model.ratios, strict=True):
+        figures[name] = int(recipients * ratio)
+    return figures
+
+
+class Simulator:
+    """A threaded HTTP server answering like Pinpointe's apijson.php for some accounts."""
+
+    def __init__(
+        self, accounts: list[SimAccount] | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.accounts = {a.username: a for a in (accounts or [SimAccount()])}
+        self.clock = clock or time.time
+        self._faults: dict[str, str | None] = {}
+        self._requests: Counter[str] = Counter()
+        self._requests_by_grouping: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "simulator not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/apijson.php"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- control -----------------------------------------------------------------
+    def set_fault(self, username: str, fault: str | None) -> None:
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+        with self._lock:
+            self._faults[username] = fault
+
+    def request_count(self, username: str | None = None, grouping: str | None = None) -> int:
+        with self._lock:
+            if grouping is not None:
+                return sum(
+                    n
+                    for (user, g), n in self._requests_by_grouping.items()
+                    if g == grouping and username in (None, user)
+                )
+            if username is None:
+                return sum(self._requests.values())
+            return self._requests[username]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._requests_by_grouping.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": dict(self._requests), "total": sum(self._requests.values())}
+
+    # -- the data ----------------------------------------------------------------
+    def records(
+        self, username: str, grouping: str = "autoresponder", now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Every record the account holds for a grouping, as the API would serve it."""
+        account = self.accounts[username]
+        moment = self.clock() if now is None else now
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        return [
+            self._record(account, position, grouping, moment, range(account.autoresponders))
+            for position in range(account.autoresponders * per_ar)
+        ]
+
+    def _record(
+        self,
+        account: SimAccount,
+        position: int,
+        grouping: str,
+        moment: float,
+        indices: range | list[int],
+    ) -> dict[str, Any]:
+        """The record at ``position`` of the selected autoresponders' records."""
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        index = indices[position // per_ar]
+        record: dict[str, Any] = {
+            "autoresponderid": index + 1,
+            "autorespondername": account.autoresponder_name(index),
+        }
+        if grouping == "send":
+            send = position % per_ar
+            model = _send_model(account, index, send)
+            record.update(_send_figures(model, moment))
+            record.update(
+                statid=(index + 1) * 10_000 + send,
+                starttime=model.start,
+                finishtime=model.start + 3_600,
+            )
+        else:
+            totals: Counter[str] = Counter()
+            for send in range(account.sends_per_autoresponder):
+                totals.update(_send_figures(_send_model(account, index, send), moment))
+            record.update(totals)
+        return self._present(account, record)
+
+    def _present(self, account: SimAccount, record: dict[str, Any]) -> dict[str, Any]:
+        record.update(account.extra_fields)
+        if account.numbers_as_strings:
+            return {k: str(v) if isinstance(v, int) else v for k, v in record.items()}
+        return record
+
+    def _select(
+        self, account: SimAccount, details: dict[str, Any]
+    ) -> tuple[range | list[int], str]:
+        grouping = str(details.get("grouping") or "autoresponder").lower()
+        if "autoresponderid" in details:
+            try:
+                wanted = int(details["autoresponderid"])
+            except (TypeError, ValueError):
+                return [], grouping
+            return ([wanted - 1] if 1 <= wanted <= account.autoresponders else []), grouping
+        if "autorespondername" in details:
+            name = str(details["autorespondername"])
+            return [
+                i for i in range(account.autoresponders) if account.autoresponder_name(i) == name
+            ], grouping
+        return range(account.autoresponders), grouping
+
+    # -- the API -----------------------------------------------------------------
+    def answer(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) for one decoded request body."""
+        if not isinstance(request, dict):
+            return 400, _failed("Invalid request: the body must be a JSON object")
+        username = str(request.get("username", ""))
+        account = self.accounts.get(username)
+        if account is None or request.get("usertoken") != account.token:
+            return 401, _failed(CREDENTIALS_FAILED)
+        method = str(request.get("requestmethod", "")).lower()
+        request_type = request.get("requesttype")
+        if method in ("authentication", "apitest"):
+            return 200, {"status": "SUCCESS", "data": {"userid": "1", "username": username}}
+        if method != METHOD:
+            return 400, _failed(f"Unknown requestmethod {request.get('requestmethod')!r}")
+        if request_type not in ("Stats", "Autoresponders"):
+            return 400, _failed(f"Unknown requesttype {request_type!r}")
+        details = request.get("details") or {}
+        if not isinstance(details, dict):
+            return 400, _failed("details must be an object")
+        indices, grouping = self._select(account, details)
+        if grouping not in ("autoresponder", "send"):
+            return 400, _failed(f"Unknown grouping {grouping!r}")
+        with self._lock:
+            self._requests_by_grouping[(username, grouping)] += 1
+        return 200, self._page(account, indices, grouping, details.get("pagination"))
+
+    def _page(
+        self,
+        account: SimAccount,
+        indices: range | list[int],
+        grouping: str,
+        pagination: Any,
+    ) -> dict[str, Any]:
+        moment = self.clock()
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        total = len(indices) * per_ar
+        start, limit = 0, total
+        if isinstance(pagination, dict):
+            start = max(0, int(pagination.get("next") or 0))
+            limit = max(1, int(pagination.get("limit") or total or 1))
+        end = min(total, start + limit)
+        records = [
+            self._record(account, position, grouping, moment, indices)
+            for position in range(start, end)
+        ]
+        following = end if end < total else 0
+        return self._envelope(account, records, following if isinstance(pagination, dict) else None)
+
+    def _envelope(
+        self, account: SimAccount, records: list[dict[str, Any]], following: int | None
+    ) -> dict[str, Any]:
+        data: Any = records
+        if account.envelope == "indexed":
+            data = {str(i): r for i, r in enumerate(records)}
+        elif account.envelope == "item":
+            data = {"item": records}
+        elif account.envelope == "single-item":
+            data = {"item": records[0]} if len(records) == 1 else {"item": records}
+        body: dict[str, Any] = {"status": account.status_word, "data": data}
+        section = None if following is None else {"next": following}
+        if section is not None and account.pagination_in == "data":
+            body["data"] = {"item": records, "pagination": section}
+        elif section is not None:
+            body["pagination"] = section
+        if account.envelope == "response" or account.pagination_in == "response":
+            body = {"response": body}
+        return body
+
+
+def _failed(message: str) -> dict[str, Any]:
+    return {"status": "FAILED", "errormessage": message}
+
+
+def _fault_auth(sim: Simulator, handler: BaseHTTPRequestHandler) -> bool:
+    handler_send(handler, 401, _failed(CREDENTIALS_FAILED))
+    return True
+
+
+# Fault name -> action; the action answers the request itself and returns True, or
+# returns False to let the request be answered normally.
+FAULTS: dict[str, Callable[[Simulator, BaseHTTPRequestHandler], bool]] = {
+    "auth": _fault_auth,
+}
+
+
+def handler_send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "pinpointe-simulator"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug(format % args)
+
+        def _json_body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            return json.loads(raw)
+
+        def do_GET(self) -> None:
+            if self.path == "/admin/stats":
+                handler_send(self, 200, sim.stats())
+            else:
+                handler_send(self, 404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            try:
+                body = self._json_body()
+            except (ValueError, UnicodeDecodeError):
+                handler_send(self, 400, _failed("Invalid request: malformed JSON"))
+                return
+            if self.path == "/admin/fault":
+                try:
+                    sim.set_fault(str(body["username"]), body.get("fault"))
+                except (KeyError, TypeError, ValueError) as exc:
+                    handler_send(self, 400, {"error": str(exc)})
+                    return
+                handler_send(self, 200, {"ok": True})
+                return
+            if self.path.split("?")[0] != "/apijson.php":
+                handler_send(self, 404, {"error": "not found"})
+                return
+            username = str(body.get("username", "")) if isinstance(body, dict) else ""
+            with sim._lock:
+                sim._requests[username] += 1
+                fault = sim._faults.get(username)
+            if fault is not None and FAULTS[fault](sim, self):
+                return
+            status, answer = sim.answer(body)
+            handler_send(self, status, answer)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.simulator", description="Pinpointe API simulator"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--autoresponders", type=int, default=25)
+    parser.add_argument("--sends-per-autoresponder", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--username", default="demo")
+    parser.add_argument("--token", default="demo-token")
+    args = parser.parse_args(argv)
+    if not 1 <= args.autoresponders <= 10_000_000 or not 1 <= args.sends_per_autoresponder < 10_000:
+        parser.error("--autoresponders must be >= 1 and --sends-per-autoresponder 1..9999")
+    account = SimAccount(
+        username=args.username,
+        token=args.token,
+        autoresponders=args.autoresponders,
+        sends_per_autoresponder=args.sends_per_autoresponder,
+        seed=args.seed,
+    )
+    sim = Simulator([account]).start(args.host, args.port)
+    print(f"Pinpointe simulator on http://{args.host}:{sim.port}/apijson.php", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
