@@ -1,0 +1,502 @@
+"""deploy/kubernetes: renders with kustomize, validates, and mirrors the repository's sources.
+
+Core objects (Deployment, StatefulSet, Service, ConfigMap) are validated offline
+with kubernetes-validate against Kubernetes 1.32 in strict mode. No package in
+the test extras ships the Prometheus Operator's CRD schemas, so ServiceMonitor
+and PrometheusRule are checked against OPERATOR_SCHEMAS below: the required
+fields and types of the CRD fields these objects use (prometheus-operator,
+monitoring.coreos.com/v1), stricter than the CRD in one way: an unknown field
+is an error, where the API server would silently prune it. The rules inside
+each PrometheusRule also go through `promtool check rules`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "deploy" / "kubernetes"
+BASE = K8S / "base"
+SHARDED = K8S / "overlays" / "sharded"
+GENERATOR = ROOT / "scripts" / "gen-k8s-manifests"
+KUBERNETES_VERSION = "1.32"
+
+# -- Prometheus Operator objects: required fields and types (see module docstring) --
+_DURATION = {
+    "type": "string",
+    "pattern": (
+        r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
+        r"(([0-9]+)ms)?)$"
+    ),
+}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+        "namespace": {"type": "string"},
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+    },
+    "additionalProperties": False,
+}
+_LABEL_SELECTOR = {
+    "type": "object",
+    "properties": {"matchLabels": _STRING_MAP, "matchExpressions": {"type": "array"}},
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "properties": {
+                "selector": _LABEL_SELECTOR,
+                "namespaceSelector": {"type": "object"},
+                "jobLabel": {"type": "string"},
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["port"],
+                        "properties": {
+                            "port": {"type": "string", "minLength": 1},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
+                            "honorLabels": {"type": "boolean"},
+                            "relabelings": {"type": "array"},
+                            "metricRelabelings": {"type": "array"},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+    },
+    "additionalProperties": False,
+}
+_RULE = {
+    "type": "object",
+    "required": ["expr"],
+    "properties": {
+        "record": {"type": "string", "minLength": 1},
+        "alert": {"type": "string", "minLength": 1},
+        "expr": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}]},
+        "for": _DURATION,
+        "keep_firing_for": {**_DURATION, "minLength": 1},
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+    },
+    "additionalProperties": False,
+    # Exactly one of record and alert.
+    "oneOf": [{"required": ["record"]}, {"required": ["alert"]}],
+}
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _DURATION,
+                            "query_offset": _DURATION,
+                            "limit": {"type": "integer"},
+                            "labels": _STRING_MAP,
+                            "rules": {"type": "array", "items": _RULE},
+                        },
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "additionalProperties": False,
+        },
+    },
+    "additionalProperties": False,
+}
+OPERATOR_SCHEMAS = {
+    "ServiceMonitor": SERVICE_MONITOR_SCHEMA,
+    "PrometheusRule": PROMETHEUS_RULE_SCHEMA,
+}
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing")
+        pytest.skip(f"{name} not installed")
+    return found
+
+
+@cache
+def _render(path: Path) -> str:
+    proc = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def render(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(_render(path)) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (doc,) = by_kind(docs, kind)
+    return doc
+
+
+def container(workload: dict[str, Any]) -> dict[str, Any]:
+    (c,) = workload["spec"]["template"]["spec"]["containers"]
+    result: dict[str, Any] = c
+    return result
+
+
+def _flag(args: list[str], name: str) -> str:
+    (value,) = [a.split("=", 1)[1] for a in args if a.startswith(f"--{name}=")]
+    return value
+
+
+RENDERS = {"top": K8S, "base": BASE, "sharded": SHARDED}
+
+
+@pytest.fixture(params=sorted(RENDERS), scope="module")
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return render(RENDERS[request.param])
+
+
+def test_top_level_is_the_base() -> None:
+    assert _render(K8S) == _render(BASE)
+
+
+def test_base_has_the_expected_objects() -> None:
+    docs = render(BASE)
+    kinds = sorted(doc["kind"] for doc in docs)
+    rule_files = len(by_kind(docs, "PrometheusRule"))
+    dashboards = len(list((ROOT / "grafana" / "dashboards").glob("*.json")))
+    assert rule_files >= 1
+    assert kinds == sorted(
+        ["ConfigMap"] * (1 + dashboards)
+        + ["Deployment", "Service", "ServiceMonitor"]
+        + ["PrometheusRule"] * rule_files
+    )
+
+
+def test_core_objects_validate(rendered: list[dict[str, Any]]) -> None:
+    core = [doc for doc in rendered if doc["kind"] not in OPERATOR_SCHEMAS]
+    assert core
+    for doc in core:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_core_validation_rejects_a_typo() -> None:
+    deployment = copy.deepcopy(one(render(BASE), "Deployment"))
+    container(deployment)["readOnlyRootFileSystem"] = True  # wrong case
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_operator_objects_match_the_documented_fields(rendered: list[dict[str, Any]]) -> None:
+    checked = 0
+    for doc in rendered:
+        if doc["kind"] in OPERATOR_SCHEMAS:
+            jsonschema.validate(doc, OPERATOR_SCHEMAS[doc["kind"]])
+            checked += 1
+    assert checked >= 2
+
+
+def test_operator_schema_rejects_a_typo() -> None:
+    monitor = copy.deepcopy(one(render(BASE), "ServiceMonitor"))
+    monitor["spec"]["endpoints"][0]["scrapeInterval"] = "60s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
+    rule = copy.deepcopy(by_kind(render(BASE), "PrometheusRule")[0])
+    del rule["spec"]["groups"][0]["rules"][0]["expr"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, PROMETHEUS_RULE_SCHEMA)
+
+
+def test_prometheus_rules_pass_promtool(tmp_path: Path) -> None:
+    for rule in by_kind(render(BASE), "PrometheusRule"):
+        path = tmp_path / f"{rule['metadata']['name']}.yml"
+        path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+        proc = subprocess.run(
+            [_tool("promtool"), "check", "rules", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_service_monitor_scrapes_the_service(rendered: list[dict[str, Any]]) -> None:
+    monitor, service = one(rendered, "ServiceMonitor"), one(rendered, "Service")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    port_names = {p["name"] for p in service["spec"]["ports"]}
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http-metrics"]
+    assert "http-metrics" in port_names
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    container_ports = {p["name"]: p["containerPort"] for p in container(workload)["ports"]}
+    (port,) = service["spec"]["ports"]
+    assert container_ports[port["targetPort"]] == 9863 == port["port"]
+
+
+def _dockerfile_uid() -> int:
+    (user,) = re.findall(r"^USER (\d+):\d+$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    return int(user)
+
+
+def test_workload_is_hardened_and_probed(rendered: list[dict[str, Any]]) -> None:
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    pod = workload["spec"]["template"]["spec"]
+    c = container(workload)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == _dockerfile_uid()
+    assert pod["automountServiceAccountToken"] is False
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    for kind in ("requests", "limits"):
+        assert set(c["resources"][kind]) == {"cpu", "memory"}
+
+
+def _mounts(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """mountPath -> the volume behind it."""
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+    return {m["mountPath"]: volumes[m["name"]] for m in container(workload)["volumeMounts"]}
+
+
+def _exporter_config(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    (workload,) = [d for d in docs if d["kind"] in {"Deployment", "StatefulSet"}]
+    config_file = _flag(container(workload)["args"], "config.file")
+    volume = _mounts(workload)[str(Path(config_file).parent)]
+    configmaps = {c["metadata"]["name"]: c for c in by_kind(docs, "ConfigMap")}
+    text = configmaps[volume["configMap"]["name"]]["data"][Path(config_file).name]
+    return yaml.safe_load(text), text
+
+
+def test_config_from_configmap_token_from_secret(rendered: list[dict[str, Any]]) -> None:
+    config, _ = _exporter_config(rendered)
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    secret_mounts = {
+        path: volume["secret"]["secretName"]
+        for path, volume in _mounts(workload).items()
+        if "secret" in volume
+    }
+    assert list(secret_mounts.values()) == ["pinpointe-exporter-token"]
+    (secret_dir,) = secret_mounts
+    assert config["accounts"]
+    for account in config["accounts"]:
+        assert "usertoken" not in account, "tokens belong in the Secret"
+        assert Path(account["usertoken_file"]).parent == Path(secret_dir)
+    # The ConfigMap name carries a content hash, so a config change rolls the pods.
+    (volume,) = [v for v in _mounts(workload).values() if "configMap" in v]
+    assert re.fullmatch(r"pinpointe-exporter-config-[a-z0-9]{10}", volume["configMap"]["name"])
+
+
+def test_shipped_config_passes_the_exporters_config_check(tmp_path: Path) -> None:
+    pytest.importorskip("exporter.cli", reason="core exporter not there yet")
+    config, text = _exporter_config(render(BASE))
+    secret_dir = Path(config["accounts"][0]["usertoken_file"]).parent
+    local = tmp_path / "secrets"
+    local.mkdir()
+    for account in config["accounts"]:
+        (local / Path(account["usertoken_file"]).name).write_text("k8s-test-token-0123\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(text.replace(str(secret_dir), str(local)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.check", f"--config.file={path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "k8s-test-token-0123" not in proc.stdout + proc.stderr
+    for account in config["accounts"]:
+        assert account["name"] in proc.stdout
+
+
+def test_image_tag_is_the_package_version() -> None:
+    version = re.search(
+        r'^__version__ = "([^"]+)"', (ROOT / "exporter" / "__init__.py").read_text(), re.M
+    )
+    assert version
+    (workload,) = by_kind(render(BASE), "Deployment")
+    assert container(workload)["image"] == f"pinpointe-exporter:{version.group(1)}"
+
+
+# -- generated objects mirror the sources ------------------------------------------
+
+
+def _generator(*args: str, root: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_generated_objects_are_up_to_date() -> None:
+    proc = _generator("--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def _rule_sources() -> list[Path]:
+    sources = []
+    for path in sorted((ROOT / "prometheus").glob("*.yml")):
+        data = yaml.safe_load(path.read_text())
+        if isinstance(data, dict) and "groups" in data:
+            sources.append(path)
+    return sources
+
+
+def test_prometheus_rules_equal_the_rule_files() -> None:
+    sources = _rule_sources()
+    assert {p.name for p in sources} >= {"rules.yml", "alerts.yml"}
+    rules = by_kind(render(BASE), "PrometheusRule")
+    generated = {r["metadata"]["annotations"]["pinpointe-exporter/source"]: r for r in rules}
+    assert sorted(generated) == [p.relative_to(ROOT).as_posix() for p in sources]
+    for path in sources:
+        rule = generated[path.relative_to(ROOT).as_posix()]
+        assert rule["spec"]["groups"] == yaml.safe_load(path.read_text())["groups"]
+
+
+def test_dashboard_configmaps_equal_the_dashboards() -> None:
+    sources = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+    assert sources, "grafana/dashboards/ has no dashboards"
+    maps = [
+        c
+        for c in by_kind(render(BASE), "ConfigMap")
+        if "grafana_dashboard" in c["metadata"]["labels"]
+    ]
+    assert len(maps) == len(sources)
+    by_file = {name: (cm, text) for cm in maps for name, text in cm["data"].items()}
+    assert sorted(by_file) == [p.name for p in sources]
+    for path in sources:
+        cm, text = by_file[path.name]
+        assert text == path.read_text(), f"{path.name} differs from its ConfigMap"
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        # The API server refuses objects over 1 MiB.
+        assert len(yaml.safe_dump(cm).encode()) < 1024 * 1024
+
+
+def test_check_fails_when_a_source_changes(tmp_path: Path) -> None:
+    for rel in ("prometheus", "grafana/dashboards"):
+        shutil.copytree(ROOT / rel, tmp_path / rel)
+    assert _generator("--check", root=tmp_path).returncode == 1, "nothing generated yet"
+    assert _generator(root=tmp_path).returncode == 0
+    assert _generator("--check", root=tmp_path).returncode == 0
+    rules = _rule_sources()[0]
+    copy_of_rules = tmp_path / rules.relative_to(ROOT)
+    data = yaml.safe_load(copy_of_rules.read_text())
+    data["groups"][0]["name"] += "-renamed"
+    copy_of_rules.write_text(yaml.safe_dump(data))
+    proc = _generator("--check", root=tmp_path)
+    assert proc.returncode == 1
+    assert "prometheusrules.yaml" in proc.stderr
+    # Regenerating brings it back in line.
+    assert _generator(root=tmp_path).returncode == 0
+    assert _generator("--check", root=tmp_path).returncode == 0
+
+
+# -- the sharded overlay -----------------------------------------------------------
+
+
+def test_sharded_overlay_replaces_the_deployment() -> None:
+    docs = render(SHARDED)
+    assert by_kind(docs, "Deployment") == []
+    statefulset, service = one(docs, "StatefulSet"), one(docs, "Service")
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    # Everything else of the base is there unchanged.
+    base = render(BASE)
+    others = [d for d in base if d["kind"] not in {"Deployment", "Service"}]
+    assert all(d in docs for d in others)
+
+
+def test_shard_count_matches_replicas_and_index_comes_from_the_pod() -> None:
+    statefulset = one(render(SHARDED), "StatefulSet")
+    c = container(statefulset)
+    replicas = statefulset["spec"]["replicas"]
+    assert replicas >= 2
+    assert _flag(c["args"], "shard") == f"$(POD_INDEX)/{replicas}"
+    (env,) = [e for e in c["env"] if e["name"] == "POD_INDEX"]
+    assert env["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    )
+
+
+def _expand(arg: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in container args (unknown names stay as written)."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), arg)
+
+
+def test_each_pod_gets_its_own_shard() -> None:
+    statefulset = one(render(SHARDED), "StatefulSet")
+    replicas = statefulset["spec"]["replicas"]
+    shards = [
+        _flag([_expand(a, {"POD_INDEX": str(i)}) for a in container(statefulset)["args"]], "shard")
+        for i in range(replicas)
+    ]
+    assert shards == [f"{i}/{replicas}" for i in range(replicas)]
+
+
+def test_statefulset_pod_matches_the_deployment_pod() -> None:
+    # statefulset.yaml repeats the Deployment's pod; only env and --shard may differ.
+    deployment = one(render(BASE), "Deployment")
+    statefulset = one(render(SHARDED), "StatefulSet")
+    dep_pod = copy.deepcopy(deployment["spec"]["template"])
+    sts_pod = copy.deepcopy(statefulset["spec"]["template"])
+    sts_container = container({"spec": {"template": sts_pod}})
+    sts_container.pop("env")
+    sts_container["args"] = [a for a in sts_container["args"] if not a.startswith("--shard=")]
+    assert sts_pod == dep_pod
+    assert statefulset["spec"]["selector"] == deployment["spec"]["selector"]
