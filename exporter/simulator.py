@@ -329,15 +329,85 @@ def _failed(message: str) -> dict[str, Any]:
     return {"status": "FAILED", "errormessage": message}
 
 
-def _fault_auth(sim: Simulator, handler: BaseHTTPRequestHandler) -> bool:
+Answer = Callable[[], tuple[int, dict[str, Any]]]
+
+
+def _cursor(request: Any) -> tuple[int, int]:
+    details = request.get("details") if isinstance(request, dict) else None
+    pagination = details.get("pagination") if isinstance(details, dict) else None
+    if not isinstance(pagination, dict):
+        return 0, 0
+    return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
+
+
+def _with_next(body: dict[str, Any], following: int | None) -> dict[str, Any]:
+    holder = body.get("response", body)
+    if following is None:
+        holder.pop("pagination", None)
+    else:
+        holder["pagination"] = {"next": following}
+    return body
+
+
+def _fault_auth(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
     handler_send(handler, 401, _failed(CREDENTIALS_FAILED))
-    return True
 
 
-# Fault name -> action; the action answers the request itself and returns True, or
-# returns False to let the request be answered normally.
-FAULTS: dict[str, Callable[[Simulator, BaseHTTPRequestHandler], bool]] = {
+def _fault_fail_later_pages(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
+    if _cursor(request)[0] > 0:
+        handler_send(handler, 500, b"<html><body>Internal Server Error</body></html>")
+    else:
+        handler_send(handler, *answer())
+
+
+def _fault_pagination_repeat(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
+    cursor, limit = _cursor(request)
+    status, body = answer()
+    handler_send(handler, status, _with_next(body, cursor if cursor else limit))
+
+
+def _fault_pagination_backwards(
+    handler: BaseHTTPRequestHandler, request: Any, answer: Answer
+) -> None:
+    cursor, limit = _cursor(request)
+    status, body = answer()
+    handler_send(handler, status, _with_next(body, cursor - 1 if cursor else limit))
+
+
+def _fault_pagination_endless(
+    handler: BaseHTTPRequestHandler, request: Any, answer: Answer
+) -> None:
+    cursor, limit = _cursor(request)
+    if limit:
+        request["details"]["pagination"]["next"] = 0
+    status, body = answer()
+    handler_send(handler, status, _with_next(body, cursor + limit))
+
+
+def _fault_short_pages(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
+    cursor, limit = _cursor(request)
+    if limit > 1:
+        request["details"]["pagination"]["limit"] = limit - 1
+    status, body = answer()
+    handler_send(handler, status, _with_next(body, cursor + max(1, limit - 1)))
+
+
+def _fault_no_pagination(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
+    status, body = answer()
+    handler_send(handler, status, _with_next(body, None))
+
+
+# Fault name -> a function that answers the request in its own way; ``answer`` gives
+# the normal (status, body) for faults that only distort it.
+Fault = Callable[[BaseHTTPRequestHandler, Any, Answer], None]
+FAULTS: dict[str, Fault] = {
     "auth": _fault_auth,
+    "fail_later_pages": _fault_fail_later_pages,
+    "pagination_repeat": _fault_pagination_repeat,
+    "pagination_backwards": _fault_pagination_backwards,
+    "pagination_endless": _fault_pagination_endless,
+    "short_pages": _fault_short_pages,
+    "no_pagination": _fault_no_pagination,
 }
 
 
@@ -397,10 +467,10 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             with sim._lock:
                 sim._requests[username] += 1
                 fault = sim._faults.get(username)
-            if fault is not None and FAULTS[fault](sim, self):
+            if fault is not None:
+                FAULTS[fault](self, body, lambda: sim.answer(body))
                 return
-            status, answer = sim.answer(body)
-            handler_send(self, status, answer)
+            handler_send(self, *sim.answer(body))
 
     return Handler
 

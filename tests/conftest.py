@@ -1,0 +1,198 @@
+"""Shared fixtures: the simulator in-process, the exporter as a real process, scraping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import SimAccount, Simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+Labels = frozenset[tuple[str, str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy; fail the test with ``what`` if it never is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except (requests.RequestException, OSError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def parse_samples(text: str) -> dict[tuple[str, Labels], float]:
+    """Exposition text -> {(sample name, labels): value}."""
+    samples: dict[tuple[str, Labels], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, f"duplicate series {key}"
+            samples[key] = sample.value
+    return samples
+
+
+def labels(**kw: str) -> Labels:
+    return frozenset(kw.items())
+
+
+def series(samples: dict[tuple[str, Labels], float], name: str) -> dict[Labels, float]:
+    return {lbl: value for (n, lbl), value in samples.items() if n == name}
+
+
+@pytest.fixture
+def simulator() -> Iterator[Callable[..., Simulator]]:
+    """start(*accounts, **kw) -> a running Simulator on a free loopback port."""
+    started: list[Simulator] = []
+
+    def start(*accounts: SimAccount, **kw: Any) -> Simulator:
+        sim = Simulator(list(accounts) or [SimAccount()], **kw).start("127.0.0.1", 0)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def account_config(
+    sim: Simulator,
+    name: str = "acme",
+    username: str = "demo",
+    token: str = "demo-token",
+    **overrides: Any,
+) -> dict[str, Any]:
+    config = {
+        "name": name,
+        "api_url": sim.url,
+        "username": username,
+        "usertoken": token,
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class ExporterProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    config_path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str = "/metrics", **kw: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kw)
+
+    def samples(self) -> dict[tuple[str, Labels], float]:
+        response = self.get()
+        assert response.status_code == 200, response.text
+        return parse_samples(response.text)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the exporter CLI to completion (for --once, --config.check, --version)."""
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
+    """start(config_dict or None, *extra_args) -> a serving exporter process (healthy)."""
+    started: list[ExporterProcess] = []
+
+    def start(
+        config: dict[str, Any] | None,
+        *args: str,
+        wait_ready: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> ExporterProcess:
+        port = free_port()
+        index = len(started)
+        config_path = tmp_path / f"config-{index}.yaml"
+        if config is not None:
+            write_config(config_path, config)
+        log_path = tmp_path / f"exporter-{index}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "exporter",
+                    f"--config.file={config_path}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    *args,
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+            )
+        handle = ExporterProcess(process, port, log_path, config_path)
+        started.append(handle)
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"exporter exited with {process.returncode}:\n{handle.logs()}")
+            path = "/-/ready" if wait_ready else "/-/healthy"
+            return handle.get(path).status_code == 200
+
+        wait_for(serving, what="the exporter to serve")
+        return handle
+
+    yield start
+    for handle in started:
+        handle.stop()
