@@ -142,7 +142,7 @@ def test_invalid_shard_is_a_usage_error(configs: dict[str, Path], shard: str) ->
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[Simulator]:
+def twelve_accounts() -> Iterator[Simulator]:
     sim = Simulator(
         [
             SimAccount(username=name, token="shard-test-token-0123", autoresponders=3)
@@ -158,9 +158,9 @@ def simulator() -> Iterator[Simulator]:
 _UP = re.compile(r'^pinpointe_up\{account="([^"]+)"\} (\S+)$', re.MULTILINE)
 
 
-def test_real_polls_split_across_shards(simulator: Simulator, tmp_path: Path) -> None:
+def test_real_polls_split_across_shards(twelve_accounts: Simulator, tmp_path: Path) -> None:
     names = ACCOUNTS[:12]
-    config = write_config(tmp_path / "sim.yaml", names, api_url=simulator.url)
+    config = write_config(tmp_path / "sim.yaml", names, api_url=twelve_accounts.url)
     count = 3
     polled: list[str] = []
     for index in range(count):
@@ -172,7 +172,7 @@ def test_real_polls_split_across_shards(simulator: Simulator, tmp_path: Path) ->
         polled.extend(up)
     assert sorted(polled) == sorted(names)
     # Each account was polled by one process: the same number of requests for all.
-    requests = {name: simulator.request_count(name) for name in names}
+    requests = {name: twelve_accounts.request_count(name) for name in names}
     assert len(set(requests.values())) == 1 and min(requests.values()) > 0, requests
 
 
