@@ -285,3 +285,26 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboards(
     assert dashboards, "grafana/dashboards/ has no dashboards to provision"
     for dashboard in dashboards:
         assert json.loads(dashboard.read_text())["title"]
+
+
+def _jobs_the_rules_expect() -> set[str]:
+    jobs: set[str] = set()
+    for path in sorted((ROOT / "prometheus").glob("*.yml")):
+        data = load(path)
+        if isinstance(data, dict):
+            for group in data.get("groups", []):
+                for rule in group["rules"]:
+                    jobs.update(re.findall(r'job\s*=~?\s*"([^"]+)"', str(rule["expr"])))
+    return jobs
+
+
+def test_scrape_job_is_the_one_the_alerts_expect(base: dict[str, Any]) -> None:
+    (host, _), *_ = [
+        m for m in bind_mounts(base["services"]["prometheus"]) if m[1].endswith("prometheus.yml")
+    ]
+    (job,) = [
+        j["job_name"]
+        for j in load(host)["scrape_configs"]
+        if any("exporter:9863" in s["targets"] for s in j.get("static_configs", []))
+    ]
+    assert _jobs_the_rules_expect() <= {job}

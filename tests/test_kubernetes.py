@@ -500,3 +500,21 @@ def test_statefulset_pod_matches_the_deployment_pod() -> None:
     sts_container["args"] = [a for a in sts_container["args"] if not a.startswith("--shard=")]
     assert sts_pod == dep_pod
     assert statefulset["spec"]["selector"] == deployment["spec"]["selector"]
+
+
+def test_scrape_job_is_the_one_the_alerts_expect() -> None:
+    docs = render(BASE)
+    expected: set[str] = set()
+    for rule in by_kind(docs, "PrometheusRule"):
+        for group in rule["spec"]["groups"]:
+            for r in group["rules"]:
+                expected.update(re.findall(r'job\s*=~?\s*"([^"]+)"', str(r["expr"])))
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    jobs = [
+        r["replacement"]
+        for r in endpoint.get("relabelings", [])
+        if r.get("targetLabel") == "job" and r.get("action", "replace") == "replace"
+    ]
+    # Without a relabeling, the Prometheus Operator names the job after the Service.
+    job = jobs[-1] if jobs else one(docs, "Service")["metadata"]["name"]
+    assert expected <= {job}
