@@ -518,3 +518,34 @@ def test_scrape_job_is_the_one_the_alerts_expect() -> None:
     # Without a relabeling, the Prometheus Operator names the job after the Service.
     job = jobs[-1] if jobs else one(docs, "Service")["metadata"]["name"]
     assert expected <= {job}
+
+
+@pytest.mark.parametrize("target", [K8S, SHARDED], ids=["base", "sharded"])
+def test_a_user_overlay_sets_namespace_image_and_config(target: Path, tmp_path: Path) -> None:
+    # The customisation the README shows: namespace, image, own config.yaml.
+    (tmp_path / "config.yaml").write_text(
+        (BASE / "config.yaml").read_text().replace("name: main", "name: acme")
+    )
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "monitoring",
+        "resources": [os.path.relpath(target, tmp_path)],
+        "images": [
+            {
+                "name": "pinpointe-exporter",
+                "newName": "registry.example.com/pinpointe-exporter",
+                "newTag": "9.9.9",
+            }
+        ],
+        "configMapGenerator": [
+            {"name": "pinpointe-exporter-config", "behavior": "replace", "files": ["config.yaml"]}
+        ],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    docs = render(tmp_path)
+    assert {d["metadata"].get("namespace") for d in docs} == {"monitoring"}
+    (workload,) = [d for d in docs if d["kind"] in {"Deployment", "StatefulSet"}]
+    assert container(workload)["image"] == "registry.example.com/pinpointe-exporter:9.9.9"
+    config, _ = _exporter_config(docs)
+    assert [a["name"] for a in config["accounts"]] == ["acme"]
