@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port, parse_samples, series, wait_for
+
+from tests.conftest import free_port, parse_samples, series, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
