@@ -308,3 +308,26 @@ def test_scrape_job_is_the_one_the_alerts_expect(base: dict[str, Any]) -> None:
         if any("exporter:9863" in s["targets"] for s in j.get("static_configs", []))
     ]
     assert _jobs_the_rules_expect() <= {job}
+
+
+def test_every_rule_file_is_loaded(base: dict[str, Any]) -> None:
+    # A new prometheus/*.yml rule file must reach Compose's Prometheus too.
+    prometheus = base["services"]["prometheus"]
+    (config_host, _), *_ = [m for m in bind_mounts(prometheus) if m[1].endswith("prometheus.yml")]
+    loaded = {
+        host
+        for host, target in bind_mounts(prometheus)
+        if target in load(config_host)["rule_files"]
+    }
+    rule_files = {
+        path.resolve()
+        for path in (ROOT / "prometheus").glob("*.yml")
+        if isinstance(load(path), dict) and "groups" in load(path)
+    }
+    assert loaded == rule_files
+
+
+def test_grafana_opens_on_a_provisioned_dashboard(base: dict[str, Any]) -> None:
+    grafana = base["services"]["grafana"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert json.loads(_container_to_host(grafana, home).read_text())["title"]
