@@ -84,13 +84,13 @@ def _engagement_families(prefix: str, scope: str) -> dict[str, Family]:
         name = f"{prefix}{suffix}"
         families.setdefault(
             name,
-            Family(name, "gauge", f"{what} {scope} (Pinpointe {source}); {_CACHED}."),
+            Family(name, "gauge", f"{what}, per {scope} (Pinpointe {source}); {_CACHED}."),
         )
     return families
 
 
-AUTORESPONDER_FAMILIES = _engagement_families("pinpointe_autoresponder_", "of the autoresponder")
-SEND_FAMILIES = _engagement_families("pinpointe_autoresponder_send_", "of one autoresponder send")
+AUTORESPONDER_FAMILIES = _engagement_families("pinpointe_autoresponder_", "autoresponder")
+SEND_FAMILIES = _engagement_families("pinpointe_autoresponder_send_", "autoresponder send")
 SEND_START = Family(
     "pinpointe_autoresponder_send_start_timestamp_seconds",
     "gauge",

@@ -214,23 +214,13 @@ class PinpointeClient:
             )
         except _RetryAfterTooLong as exc:
             raise self._rate_limited(exc.seconds) from None
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectTimeout):
+        except requests.exceptions.RequestException as exc:
+            if not _is_timeout(exc):
+                raise self._connection_failed(exc) from None
             raise PollError(
                 "timeout",
                 f"no answer from {self.account.api_url} within {self.account.timeout:g}s; "
                 "check that the host is reachable or raise timeout",
-            ) from None
-        except requests.exceptions.SSLError as exc:
-            raise PollError(
-                "connection",
-                f"TLS handshake with {self.account.api_url} failed ({_root_cause(exc)}); "
-                "check ca_file",
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise PollError(
-                "connection",
-                f"cannot connect to {self.account.api_url} ({_root_cause(exc)}); "
-                "check api_url and the network",
             ) from None
         try:
             return self._interpret(response)
@@ -242,7 +232,7 @@ class PinpointeClient:
         try:
             raw = self._read_body(response)
         except requests.exceptions.RequestException as exc:
-            if isinstance(exc, requests.exceptions.Timeout) or "timed out" in _root_cause(exc):
+            if _is_timeout(exc):
                 raise PollError(
                     "timeout",
                     f"{self.account.api_url} stopped sending the response within "
@@ -306,6 +296,19 @@ class PinpointeClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _connection_failed(self, exc: requests.exceptions.RequestException) -> PollError:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return PollError(
+                "connection",
+                f"TLS handshake with {self.account.api_url} failed ({_root_cause(exc)}); "
+                "check ca_file",
+            )
+        return PollError(
+            "connection",
+            f"cannot connect to {self.account.api_url} ({_root_cause(exc)}); "
+            "check api_url and the network",
+        )
+
     def _auth_failed(self, detail: str) -> PollError:
         said = f" ({self._redact(detail)})" if detail else ""
         return PollError(
@@ -360,6 +363,11 @@ def _parse_retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def _is_timeout(exc: requests.exceptions.RequestException) -> bool:
+    # requests reports a read timeout after retries, or during the body, as ConnectionError.
+    return isinstance(exc, requests.exceptions.Timeout) or "timed out" in _root_cause(exc)
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -81,7 +81,7 @@ class ExporterServer(ThreadingHTTPServer):
         super().server_bind()
 
     def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="http", daemon=True)
         thread.start()
         return thread
 
@@ -105,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"pinpointe-exporter/{__version__}"
     sys_version = ""
     timeout = 60
+    disable_nagle_algorithm = True
     server: ExporterServer
 
     def do_GET(self) -> None:

@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +80,7 @@ _RATIO_FIELDS = (
     "bouncecount_hard",
     "bouncecount_unknown",
     "feedbackloopcount",
+    "htmlopens",  # served but not mapped by default: shows up as pinpointe_unmapped_field_info
 )
 
 
@@ -102,6 +103,7 @@ def _send_model(account: SimAccount, ar_index: int, send_index: int) -> _SendMod
         rng.uniform(0.0, 0.002),
     )
     stopped = rng.random() < 0.05
+    ratios += (opens * rng.uniform(0.7, 0.9),)
     weeks_before_epoch = account.sends_per_autoresponder - send_index
     return _SendModel(
         start=EPOCH - weeks_before_epoch * 7 * DAY + (ar_index % 97) * 3_600,
@@ -131,6 +133,7 @@ class Simulator:
         self._faults: dict[str, str | None] = {}
         self._requests: Counter[str] = Counter()
         self._requests_by_grouping: Counter[tuple[str, str]] = Counter()
+        self.seen: deque[dict[str, Any]] = deque(maxlen=10_000)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -140,7 +143,7 @@ class Simulator:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="simulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
         )
         self._thread.start()
         return self
@@ -183,6 +186,7 @@ class Simulator:
         with self._lock:
             self._requests.clear()
             self._requests_by_grouping.clear()
+            self.seen.clear()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -280,6 +284,9 @@ class Simulator:
             return 400, _failed(f"Unknown grouping {grouping!r}")
         with self._lock:
             self._requests_by_grouping[(username, grouping)] += 1
+            self.seen.append(
+                {"username": username, "requesttype": request_type, "details": details}
+            )
         return 200, self._page(account, indices, grouping, details.get("pagination"))
 
     def _page(
@@ -431,6 +438,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "pinpointe-simulator"
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format % args)

@@ -1,0 +1,232 @@
+"""The Pinpointe client and collector against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from exporter.collect import Collector
+from exporter.config import AccountConfig, Secret, Selector
+from exporter.pinpointe import PinpointeClient, PollError
+from exporter.simulator import SimAccount, Simulator
+
+StartSimulator = Callable[..., Simulator]
+TOKEN = "tok-3f9a1c77e2"
+
+
+def account_for(sim: Simulator, **overrides: Any) -> AccountConfig:
+    account = AccountConfig(
+        name="acme",
+        api_url=sim.url,
+        username="demo",
+        usertoken=Secret(TOKEN),
+        poll_interval=60,
+        timeout=5,
+        stale_after=600,
+    )
+    return replace(account, **overrides)
+
+
+def collect(sim: Simulator, **overrides: Any) -> Any:
+    account = account_for(sim, **overrides)
+    client = PinpointeClient(account)
+    try:
+        return Collector(account, client).collect()
+    finally:
+        client.close()
+
+
+def fetch_raw(sim: Simulator, grouping: str = "autoresponder", **overrides: Any) -> Any:
+    pages: list[dict[str, Any]] = []
+    client = PinpointeClient(account_for(sim, **overrides), max_pages=20)
+    try:
+        result = client.fetch(grouping, pages.extend)
+    finally:
+        client.close()
+    return result, pages
+
+
+def test_many_pages_every_record_exactly_once(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=1234))
+    snapshot = collect(sim)
+    ids = [r.autoresponder_id for r in snapshot.groupings[0].records]
+    assert sorted(ids, key=int) == [str(i) for i in range(1, 1235)]
+    assert snapshot.pages == 13
+    assert sim.request_count("demo") == math.ceil(1234 / 100) == 13
+    assert [s["details"]["pagination"]["next"] for s in sim.seen] == list(range(0, 1300, 100))
+
+
+def test_values_equal_what_the_simulator_serves(simulator: StartSimulator) -> None:
+    frozen = 1_780_000_000.0
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=3), clock=lambda: frozen)
+    record = collect(sim).groupings[0].records[1]
+    served = sim.records("demo")[1]
+    assert record.autoresponder_name == served["autorespondername"]
+    values = dict(record.values)
+    assert values["recipients"] == float(served["sendsize"])
+    assert values["unique_opens"] == float(served["emailopens_unique"])
+    assert values["bounces_hard"] == float(served["bouncecount_hard"])
+    assert values["unique_opens"] <= values["opens"] <= values["recipients"]
+
+
+@pytest.mark.parametrize("request_type", ["Stats", "Autoresponders"])
+def test_both_request_types(simulator: StartSimulator, request_type: str) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=5))
+    snapshot = collect(sim, request_type=request_type)
+    assert snapshot.record_count == 5
+    assert {s["requesttype"] for s in sim.seen} == {request_type}
+
+
+def test_request_body_is_strict_and_minimal(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN))
+    client = PinpointeClient(account_for(sim, page_size=50))
+    assert client.request_body("send", Selector(name="Welcome series"), 50) == {
+        "username": "demo",
+        "usertoken": TOKEN,
+        "requesttype": "Stats",
+        "requestmethod": "GetAutoresponderResults",
+        "details": {
+            "grouping": "send",
+            "autorespondername": "Welcome series",
+            "pagination": {"limit": 50, "next": 50},
+        },
+    }
+    body = PinpointeClient(account_for(sim, page_size=0)).request_body("autoresponder", None, 0)
+    assert body["details"] == {"grouping": "autoresponder"}
+
+
+def test_selection_by_id_and_by_name(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=40))
+    by_id = collect(sim, autoresponders=(Selector(id=12),))
+    assert [r.autoresponder_id for r in by_id.groupings[0].records] == ["12"]
+    assert sim.seen[-1]["details"]["autoresponderid"] == 12
+    name = sim.accounts["demo"].autoresponder_name(4)
+    by_name = collect(sim, autoresponders=(Selector(name=name),))
+    assert [r.autoresponder_name for r in by_name.groupings[0].records] == [name]
+    assert sim.seen[-1]["details"]["autorespondername"] == name
+
+
+def test_many_selected_autoresponders_are_fetched_with_one_all_request(
+    simulator: StartSimulator,
+) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=60))
+    wanted = tuple(Selector(id=i) for i in (3, 5, 8, 13, 21))
+    snapshot = collect(sim, autoresponders=wanted)
+    assert [r.autoresponder_id for r in snapshot.groupings[0].records] == [
+        "3",
+        "5",
+        "8",
+        "13",
+        "21",
+    ]
+    assert sim.request_count("demo") == 1
+
+
+def test_send_grouping_keeps_the_newest_sends(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=4, sends_per_autoresponder=6))
+    snapshot = collect(sim, groupings=("autoresponder", "send"), max_sends_per_autoresponder=2)
+    autoresponders, sends = snapshot.groupings
+    assert len(autoresponders.records) == 4
+    assert len(sends.records) == 8
+    newest = sorted(
+        (r for r in sim.records("demo", "send") if r["autoresponderid"] == "1"),
+        key=lambda r: int(r["starttime"]),
+    )[-2:]
+    kept = [r.send_id for r in sends.records if r.autoresponder_id == "1"]
+    assert sorted(kept) == sorted(r["statid"] for r in newest)
+    assert sim.request_count("demo", grouping="send") == 1
+
+
+@pytest.mark.parametrize("envelope", ["list", "indexed", "item", "single-item", "response"])
+@pytest.mark.parametrize("pagination_in", ["top", "data", "response"])
+def test_envelope_variants_over_http(
+    simulator: StartSimulator, envelope: str, pagination_in: str
+) -> None:
+    account = SimAccount(
+        token=TOKEN, autoresponders=7, envelope=envelope, pagination_in=pagination_in
+    )
+    sim = simulator(account)
+    snapshot = collect(sim, page_size=3)
+    assert [r.autoresponder_id for r in snapshot.groupings[0].records] == [
+        str(i) for i in range(1, 8)
+    ]
+    assert snapshot.pages == 3
+
+
+@pytest.mark.parametrize("as_strings", [True, False])
+def test_numbers_as_strings_or_numbers(simulator: StartSimulator, as_strings: bool) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=2, numbers_as_strings=as_strings))
+    record = collect(sim).groupings[0].records[0]
+    assert dict(record.values)["recipients"] == float(sim.records("demo")[0]["sendsize"])
+
+
+def test_unmapped_fields_are_reported(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=2, extra_fields={"MobileOpens": 4}))
+    assert collect(sim).unmapped_fields == frozenset({"mobileopens", "htmlopens"})
+    mapped = collect(sim, field_map=(("mobileopens", "opens"), ("htmlopens", "opens")))
+    assert mapped.unmapped_fields == frozenset()
+
+
+def test_bad_credentials_are_auth_and_never_show_the_token(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token="the-right-one"))
+    with pytest.raises(PollError) as raised:
+        collect(sim)
+    assert raised.value.reason == "auth"
+    assert raised.value.message.startswith(
+        "Pinpointe rejected the credentials for account acme (Unable to verify user "
+        "credentials): check username and usertoken"
+    )
+    assert TOKEN not in raised.value.message
+
+
+class TestPaginationStopRules:
+    def test_next_zero_ends(self, simulator: StartSimulator) -> None:
+        result, records = fetch_raw(simulator(SimAccount(token=TOKEN, autoresponders=250)))
+        assert (result.pages, len(records), result.warnings) == (3, 250, ())
+
+    def test_missing_next_ends(self, simulator: StartSimulator) -> None:
+        sim = simulator(SimAccount(token=TOKEN, autoresponders=250))
+        sim.set_fault("demo", "no_pagination")
+        result, records = fetch_raw(sim)
+        assert (result.pages, len(records), result.warnings) == (1, 100, ())
+
+    @pytest.mark.parametrize(
+        ("fault", "message"),
+        [
+            ("pagination_repeat", "pagination.next went from 100 to 100"),
+            ("pagination_backwards", "pagination.next went from 100 to 99"),
+        ],
+    )
+    def test_next_that_does_not_move_forward_fails(
+        self, simulator: StartSimulator, fault: str, message: str
+    ) -> None:
+        sim = simulator(SimAccount(token=TOKEN, autoresponders=250))
+        sim.set_fault("demo", fault)
+        with pytest.raises(PollError) as raised:
+            fetch_raw(sim)
+        assert raised.value.reason == "pagination"
+        assert raised.value.message.startswith(message)
+        assert sim.request_count("demo") == 2
+
+    def test_short_page_ends_with_a_warning(self, simulator: StartSimulator) -> None:
+        sim = simulator(SimAccount(token=TOKEN, autoresponders=250))
+        sim.set_fault("demo", "short_pages")
+        result, records = fetch_raw(sim)
+        assert (result.pages, len(records)) == (1, 99)
+        assert result.warnings == (
+            "page 1 of grouping autoresponder held 99 records, fewer than page_size 100, "
+            "yet pagination.next was 99; treated it as the last page",
+        )
+
+    def test_hard_page_cap_fails(self, simulator: StartSimulator) -> None:
+        sim = simulator(SimAccount(token=TOKEN, autoresponders=250))
+        sim.set_fault("demo", "pagination_endless")
+        with pytest.raises(PollError) as raised:
+            fetch_raw(sim)
+        assert raised.value.reason == "pagination"
+        assert raised.value.message.startswith("pagination did not end after 20 pages")
+        assert sim.request_count("demo") == 20

@@ -1,0 +1,198 @@
+"""Response envelopes and record fields: every documented variant, as pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exporter.fields import FieldMapper, parse_number
+from exporter.parsing import Page, ResponseError, parse_body
+
+RECORD = {"autoresponderid": "7", "autorespondername": "Welcome", "sendsize": "3"}
+OTHER = {"autoresponderid": "8", "autorespondername": "Bye", "sendsize": "5"}
+
+
+@pytest.mark.parametrize(
+    ("body", "records"),
+    [
+        ({"status": "SUCCESS", "data": [RECORD, OTHER]}, [RECORD, OTHER]),
+        ({"status": "Success", "data": {"0": RECORD, "1": OTHER}}, [RECORD, OTHER]),
+        ({"status": "success", "data": {"10": OTHER, "9": RECORD}}, [RECORD, OTHER]),
+        ({"status": "SUCCESS", "data": RECORD}, [RECORD]),
+        ({"status": "SUCCESS", "data": {"item": [RECORD, OTHER]}}, [RECORD, OTHER]),
+        ({"status": "SUCCESS", "data": {"item": RECORD}}, [RECORD]),
+        ({"response": {"status": "SUCCESS", "data": [RECORD]}}, [RECORD]),
+        ({"Status": "SUCCESS", "Data": [RECORD]}, [RECORD]),
+        ({"status": "SUCCESS", "data": []}, []),
+        ({"status": "SUCCESS", "data": {}}, []),
+        ({"status": "SUCCESS", "data": None}, []),
+        ({"status": "SUCCESS"}, []),
+        ({"status": "SUCCESS", "data": {"item": []}}, []),
+    ],
+)
+def test_every_envelope_variant(body: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    assert list(parse_body(body).records) == records
+
+
+@pytest.mark.parametrize(
+    ("body", "cursor"),
+    [
+        ({"status": "SUCCESS", "data": [], "pagination": {"next": 100}}, 100),
+        ({"status": "SUCCESS", "data": [], "pagination": {"next": "200"}}, 200),
+        ({"status": "SUCCESS", "data": {"item": [], "pagination": {"next": 5}}}, 5),
+        ({"response": {"status": "SUCCESS", "data": []}, "pagination": {"next": 7}}, 7),
+        ({"response": {"status": "SUCCESS", "data": [], "pagination": {"next": 8}}}, 8),
+        ({"status": "SUCCESS", "data": [], "pagination": {"next": 0}}, 0),
+        ({"status": "SUCCESS", "data": [], "pagination": {"next": "0"}}, 0),
+        ({"status": "SUCCESS", "data": [], "pagination": {}}, None),
+        ({"status": "SUCCESS", "data": []}, None),
+    ],
+)
+def test_pagination_section_anywhere(body: dict[str, Any], cursor: int | None) -> None:
+    assert parse_body(body) == Page((), cursor)
+
+
+def test_the_data_pagination_section_is_not_a_record() -> None:
+    body = {"status": "SUCCESS", "data": {"0": RECORD, "pagination": {"next": 0}}}
+    assert list(parse_body(body).records) == [RECORD]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "message"),
+    [
+        (
+            {"status": "FAILED", "errormessage": "Unable to verify user credentials"},
+            "auth",
+            "Unable to verify user credentials",
+        ),
+        (
+            {"status": "FAILED", "errormessage": ["Invalid grouping", "Try again"]},
+            "api_failed",
+            "Invalid grouping; Try again",
+        ),
+        ({"status": "FAILED"}, "api_failed", "status 'FAILED' without an errormessage"),
+        ({"data": []}, "invalid_response", "the response has no status field"),
+        ([RECORD], "invalid_response", "expected a JSON object, got a list"),
+        ("SUCCESS", "invalid_response", "expected a JSON object, got a string"),
+        (
+            {"status": "SUCCESS", "data": [1, 2]},
+            "invalid_response",
+            "data[0] is a number, not a record",
+        ),
+        ({"status": "SUCCESS", "data": "x"}, "invalid_response", "data is a string, not records"),
+        (
+            {"status": "SUCCESS", "data": [], "pagination": {"next": "soon"}},
+            "pagination",
+            "pagination.next is 'soon', not a record offset",
+        ),
+        (
+            {"status": "SUCCESS", "data": [], "pagination": {"next": -100}},
+            "pagination",
+            "pagination.next is -100, not a record offset",
+        ),
+    ],
+)
+def test_failures_are_typed(body: Any, reason: str, message: str) -> None:
+    with pytest.raises(ResponseError) as raised:
+        parse_body(body)
+    assert (raised.value.reason, raised.value.message) == (reason, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (3, 3.0),
+        ("3", 3.0),
+        (" 42 ", 42.0),
+        ("2.5", 2.5),
+        (1e20, 1e20),
+        ("1e3", 1000.0),
+        ("-4", -4.0),
+        ("", None),
+        ("n/a", None),
+        ("1_000", None),
+        ("nan", None),
+        ("inf", None),
+        (True, None),
+        (None, None),
+        ([1], None),
+        (float("nan"), None),
+        (10**400, None),
+    ],
+)
+def test_numbers(value: Any, number: float | None) -> None:
+    assert parse_number(value) == number
+
+
+def test_fields_are_mapped_case_insensitively_with_the_default_map() -> None:
+    raw = {
+        "AutoresponderID": "7",
+        "AutoresponderName": "Welcome",
+        "SENTTO": "100",
+        "EmailOpens": "40",
+        "emailopens_unique": 30,
+        "linkclicks": "9",
+        "uniqueclicks": "7",
+        "emailforwards": "1",
+        "unsubscribecount": "2",
+        "bouncecount_soft": "3",
+        "bouncecount_hard": "4",
+        "bouncecount_unknown": "0",
+        "feedbackloopcount": "1",
+        "listid": "3",
+    }
+    result = FieldMapper().normalise(raw, per_send=False)
+    assert result.record is not None
+    assert result.record.autoresponder_id == "7"
+    assert result.record.autoresponder_name == "Welcome"
+    assert dict(result.record.values) == {
+        "recipients": 100,
+        "opens": 40,
+        "unique_opens": 30,
+        "clicks": 9,
+        "unique_clicks": 7,
+        "forwards": 1,
+        "unsubscribes": 2,
+        "bounces_soft": 3,
+        "bounces_hard": 4,
+        "bounces_unknown": 0,
+        "complaints": 1,
+    }
+    assert result.skipped_values == 0
+    assert result.unmapped == frozenset()
+
+
+def test_absent_fields_give_no_value_and_invalid_ones_are_skipped_and_counted() -> None:
+    raw = {"id": 5, "name": "X", "sendsize": "n/a", "emailopens": -1, "linkclicks": "2.5"}
+    result = FieldMapper().normalise(raw, per_send=False)
+    assert result.record is not None
+    assert dict(result.record.values) == {"clicks": 2.5}
+    assert result.skipped_values == 2
+
+
+def test_field_map_and_unmapped_fields() -> None:
+    raw = {"id": 5, "name": "X", "SpamCount": "4", "mobileopens": "9", "note": "hello"}
+    mapper = FieldMapper((("spamcount", "complaints"),))
+    result = mapper.normalise(raw, per_send=False)
+    assert result.record is not None
+    assert dict(result.record.values) == {"complaints": 4}
+    assert result.unmapped == frozenset({"mobileopens"})
+
+
+def test_records_without_identity_are_rejected() -> None:
+    assert FieldMapper().normalise({"sendsize": "3"}, per_send=False).record is None
+    result = FieldMapper().normalise({"id": "3", "sendsize": "3"}, per_send=True)
+    assert result.record is None
+    assert result.problem == "send record has no statid"
+
+
+def test_send_records_carry_send_id_and_start_time() -> None:
+    raw = {"autoresponderid": 2, "statid": "991", "starttime": "1767225600", "sendsize": 4}
+    record = FieldMapper().normalise(raw, per_send=True).record
+    assert record is not None
+    assert (record.send_id, record.start_time, record.autoresponder_name) == (
+        "991",
+        1767225600.0,
+        "",
+    )

@@ -1,0 +1,40 @@
+"""The README's metrics table says exactly what the exporter emits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import run_exporter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_metrics() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(pinpointe_[a-z_]+)`(?:\{[^}]*\})? \| (\w+) \|", section, re.M)
+    return dict(rows)
+
+
+def test_readme_metrics_table_matches_the_exposition() -> None:
+    result = run_exporter("--demo", "--once")
+    assert result.returncode == 0, result.stderr
+    emitted = {}
+    for family in text_string_to_metric_families(result.stdout):
+        if family.name.startswith("pinpointe_"):
+            name = family.name + ("_total" if family.type == "counter" else "")
+            emitted[name] = family.type
+    documented = readme_metrics()
+    assert documented == emitted
+
+
+def test_readme_quick_start_commands_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert "```sh\nmake demo\n```" in readme
+    assert f"```sh\n{ci}\n```" in readme
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
