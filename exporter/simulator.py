@@ -103,13 +103,13 @@ def _send_model(account: SimAccount, ar_index: int, send_index: int) -> _SendMod
         rng.uniform(0.0, 0.002),
     )
     stopped = rng.random() < 0.05
-    ratios += (opens * rng.uniform(0.7, 0.9),)
+    html_opens = opens * rng.uniform(0.7, 0.9)
     weeks_before_epoch = account.sends_per_autoresponder - send_index
     return _SendModel(
         start=EPOCH - weeks_before_epoch * 7 * DAY + (ar_index % 97) * 3_600,
         base=rng.randint(50, 4_000),
         per_hour=0 if stopped else rng.randint(5, 300),
-        ratios=ratios,
+        ratios=(*ratios, html_opens),
     )
 
 
