@@ -253,7 +253,7 @@ class PinpointeClient:
             detail = error_message(body) if isinstance(body, dict) else ""
             if CREDENTIAL_WORDS.search(detail):
                 raise self._auth_failed(detail)
-            if detail:
+            if detail and status < 500:
                 raise PollError(
                     "api_failed", f"Pinpointe answered HTTP {status}: {self._redact(detail)}"
                 )
@@ -280,7 +280,10 @@ class PinpointeClient:
                     "request_type, the API being enabled for the account and the autoresponder "
                     "selection",
                 ) from None
-            raise PollError(exc.reason, self._redact(exc.message)) from None
+            hint = "; check that api_url points at Pinpointe's apijson.php"
+            if exc.reason == "pagination":
+                hint = "; the previous data is kept"
+            raise PollError(exc.reason, self._redact(exc.message) + hint) from None
 
     def _read_body(self, response: requests.Response) -> bytes:
         chunks: list[bytes] = []
