@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test lint system-deps bench manifests clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(VENV)/.test
 
 test: system-deps lint
 	$(BIN)/pytest
+
+# Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
+manifests: $(VENV)/.test
+	$(BIN)/python scripts/gen-k8s-manifests
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

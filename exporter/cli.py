@@ -128,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             accounts=tuple(a for a in settings.accounts if shard_of(a.name, count) == index),
         )
+        if not settings.accounts:
+            log.warning(
+                "this shard has no accounts to poll; it serves only its own health metrics",
+                extra={"fields": {"shard": args.shard}},
+            )
 
     if args.config_check:
         print(describe(settings, args.config_file, args.shard))

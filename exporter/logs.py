@@ -72,7 +72,14 @@ def setup(level: str = "info", log_format: str = "logfmt") -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
+MIN_SECRET_LENGTH = 6
+
+
 def register_secret(secret: str) -> None:
-    """Never print this value, whatever logs it."""
-    if secret and secret not in _secrets:
+    """Never print this value, whatever logs it.
+
+    Values too short to be real tokens are not replaced: masking "x" everywhere would
+    mangle every line while protecting nothing.
+    """
+    if len(secret) >= MIN_SECRET_LENGTH and secret not in _secrets:
         _secrets.append(secret)
