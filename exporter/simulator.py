@@ -14,6 +14,8 @@ import argparse
 import json
 import logging
 import random
+import socket
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -131,6 +133,10 @@ class Simulator:
         self.accounts = {a.username: a for a in (accounts or [SimAccount()])}
         self.clock = clock or time.time
         self._faults: dict[str, str | None] = {}
+        self._fault_params: dict[str, dict[str, Any]] = {}
+        self._fault_requests: Counter[str] = Counter()
+        self._log: deque[RequestRecord] = deque(maxlen=100_000)
+        self._closing = threading.Event()
         self._requests: Counter[str] = Counter()
         self._requests_by_grouping: Counter[tuple[str, str]] = Counter()
         self.seen: deque[dict[str, Any]] = deque(maxlen=10_000)
@@ -140,6 +146,7 @@ class Simulator:
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
+        self._closing.clear()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -158,17 +165,38 @@ class Simulator:
         return f"http://127.0.0.1:{self.port}/apijson.php"
 
     def stop(self) -> None:
+        self._closing.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
     # -- control -----------------------------------------------------------------
-    def set_fault(self, username: str, fault: str | None) -> None:
+    def set_fault(self, username: str, fault: str | None, **params: Any) -> None:
+        """Make every request of ``username`` answer with ``fault`` (None: answer normally).
+
+        ``params`` tune the fault (see FAULT_PARAMS), e.g. ``seconds`` for latency and
+        hang, ``retry_after`` for rate_limited and http_503; ``later_pages=True``
+        applies any fault only to requests for a page after the first.
+        """
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+        unknown = set(params) - {"later_pages", *FAULT_PARAMS.get(fault or "", {})}
+        if unknown:
+            raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
         with self._lock:
             self._faults[username] = fault
+            self._fault_params[username] = dict(params)
+            self._fault_requests[username] = 0
+
+    def fault_of(self, username: str) -> str | None:
+        with self._lock:
+            return self._faults.get(username)
+
+    def request_log(self, username: str | None = None) -> list[RequestRecord]:
+        """Every API request received (newest 100,000), with when it came and was answered."""
+        with self._lock:
+            return [r for r in self._log if username in (None, r.username)]
 
     def request_count(self, username: str | None = None, grouping: str | None = None) -> int:
         with self._lock:
@@ -187,6 +215,7 @@ class Simulator:
             self._requests.clear()
             self._requests_by_grouping.clear()
             self.seen.clear()
+            self._log.clear()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -336,7 +365,46 @@ def _failed(message: str) -> dict[str, Any]:
     return {"status": "FAILED", "errormessage": message}
 
 
-Answer = Callable[[], tuple[int, dict[str, Any]]]
+@dataclass(frozen=True)
+class RequestRecord:
+    """One API request as the simulator saw it (monotonic clock of the simulator process)."""
+
+    username: str
+    received: float
+    answered: float | None  # when the status line went out; None if no response was sent
+    status: int | None
+    cursor: int
+
+
+@dataclass
+class FaultCall:
+    """What a fault function gets: the raw request, the normal answer and its parameters."""
+
+    handler: BaseHTTPRequestHandler
+    request: Any
+    respond: Callable[[Any], tuple[int, dict[str, Any]]]  # the normal answer to a request
+    params: dict[str, Any]
+    sequence: int  # 0 for the first request since the fault was set, then 1, 2, ...
+    stopping: Callable[[], bool]
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        """The normal (status, body) for this request, as it is now."""
+        return self.respond(self.request)
+
+    def answer_for(self, details: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The normal answer to this request with other ``details``."""
+        return self.respond({**self.request, "details": details})
+
+    @property
+    def cursor(self) -> int:
+        return _cursor(self.request)[0]
+
+    @property
+    def limit(self) -> int:
+        return _cursor(self.request)[1]
+
+    def send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        handler_send(self.handler, status, body, headers)
 
 
 def _cursor(request: Any) -> tuple[int, int]:
@@ -344,7 +412,10 @@ def _cursor(request: Any) -> tuple[int, int]:
     pagination = details.get("pagination") if isinstance(details, dict) else None
     if not isinstance(pagination, dict):
         return 0, 0
-    return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
+    try:
+        return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
+    except (TypeError, ValueError):
+        return 0, 0
 
 
 def _with_next(body: dict[str, Any], following: int | None) -> dict[str, Any]:
@@ -356,65 +427,295 @@ def _with_next(body: dict[str, Any], following: int | None) -> dict[str, Any]:
     return body
 
 
-def _fault_auth(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
-    handler_send(handler, 401, _failed(CREDENTIALS_FAILED))
+def _records_in(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record dicts of a SUCCESS body, whatever the envelope (to distort them in place)."""
+    holder = body.get("response", body)
+    data = holder.get("data") if isinstance(holder, dict) else None
+    if isinstance(data, dict) and "item" in data:
+        data = data["item"]
+    if isinstance(data, dict):
+        data = list(data.values()) if all(isinstance(v, dict) for v in data.values()) else [data]
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
 
-def _fault_fail_later_pages(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
-    if _cursor(request)[0] > 0:
-        handler_send(handler, 500, b"<html><body>Internal Server Error</body></html>")
+def _wait(call: FaultCall, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not call.stopping():
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+# -- faults: transport ---------------------------------------------------------------
+def _fault_latency(call: FaultCall) -> None:
+    _wait(call, float(call.params.get("seconds", 1.0)))
+    call.send(*call.answer())
+
+
+def _fault_hang(call: FaultCall) -> None:
+    """Read the request, then say nothing until ``seconds`` pass; close without a response."""
+    _wait(call, float(call.params.get("seconds", 30.0)))
+    call.handler.close_connection = True
+
+
+def _fault_reset(call: FaultCall) -> None:
+    """Abort the connection with a TCP RST instead of answering."""
+    sock = call.handler.connection
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    call.handler.close_connection = True
+    sock.close()
+
+
+def _fault_cut_connection(call: FaultCall) -> None:
+    """Announce the full body, send half of it, close the connection."""
+    payload = json.dumps(call.answer()[1]).encode()
+    handler = call.handler
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload[: len(payload) // 2])
+    handler.close_connection = True
+
+
+# -- faults: HTTP status -------------------------------------------------------------
+_ERROR_PAGE = b"<!DOCTYPE html><html><body><h1>%d %s</h1></body></html>"
+
+
+def _status_page(status: int) -> bytes:
+    phrase = {500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+    return _ERROR_PAGE % (status, phrase.get(status, b"Error"))
+
+
+def _fault_http_500(call: FaultCall) -> None:
+    call.send(500, _status_page(500), {"Content-Type": "text/html"})
+
+
+def _fault_http_502(call: FaultCall) -> None:
+    call.send(502, _status_page(502), {"Content-Type": "text/html"})
+
+
+def _fault_http_503(call: FaultCall) -> None:
+    headers = {"Content-Type": "text/html"}
+    if call.params.get("retry_after") is not None:
+        headers["Retry-After"] = str(call.params["retry_after"])
+    call.send(503, _status_page(503), headers)
+
+
+def _fault_rate_limited(call: FaultCall) -> None:
+    body = _failed("Too many requests; slow down")
+    call.send(429, body, {"Retry-After": str(call.params.get("retry_after", 2))})
+
+
+# -- faults: FAILED bodies -----------------------------------------------------------
+def _fault_auth(call: FaultCall) -> None:
+    call.send(401, _failed(CREDENTIALS_FAILED))
+
+
+def _fault_auth_200(call: FaultCall) -> None:
+    call.send(200, _failed(CREDENTIALS_FAILED))
+
+
+def _fault_failed_200(call: FaultCall) -> None:
+    call.send(200, _failed(str(call.params.get("message", "Autoresponder statistics unavailable"))))
+
+
+def _fault_errormessage_list(call: FaultCall) -> None:
+    messages = ["Autoresponder statistics unavailable", "Please try again later"]
+    call.send(200, {"status": "FAILED", "errormessage": messages})
+
+
+def _fault_echo_token(call: FaultCall) -> None:
+    """A 400 FAILED that quotes the whole request back, usertoken included."""
+    call.send(400, _failed(f"Invalid request: {json.dumps(call.request)}"))
+
+
+# -- faults: broken bodies -----------------------------------------------------------
+def _fault_malformed_json(call: FaultCall) -> None:
+    call.send(200, b'{"status": "SUCCESS", "data": [{"autoresponderid": "1",, }')
+
+
+def _fault_html_page(call: FaultCall) -> None:
+    page = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body>Back soon</body>"
+    call.send(200, page, {"Content-Type": "text/html; charset=utf-8"})
+
+
+def _fault_truncated(call: FaultCall) -> None:
+    """A complete HTTP response whose JSON body stops half way."""
+    payload = json.dumps(call.answer()[1]).encode()
+    call.send(200, payload[: len(payload) // 2])
+
+
+def _fault_fail_later_pages(call: FaultCall) -> None:
+    if call.cursor > 0:
+        call.send(500, b"<html><body>Internal Server Error</body></html>")
     else:
-        handler_send(handler, *answer())
+        call.send(*call.answer())
 
 
-def _fault_pagination_repeat(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
-    cursor, limit = _cursor(request)
-    status, body = answer()
-    handler_send(handler, status, _with_next(body, cursor if cursor else limit))
+# -- faults: pagination --------------------------------------------------------------
+def _fault_pagination_repeat(call: FaultCall) -> None:
+    cursor, limit = call.cursor, call.limit
+    status, body = call.answer()
+    call.send(status, _with_next(body, cursor if cursor else limit))
 
 
-def _fault_pagination_backwards(
-    handler: BaseHTTPRequestHandler, request: Any, answer: Answer
-) -> None:
-    cursor, limit = _cursor(request)
-    status, body = answer()
-    handler_send(handler, status, _with_next(body, cursor - 1 if cursor else limit))
+def _fault_pagination_backwards(call: FaultCall) -> None:
+    cursor, limit = call.cursor, call.limit
+    status, body = call.answer()
+    call.send(status, _with_next(body, cursor - 1 if cursor else limit))
 
 
-def _fault_pagination_endless(
-    handler: BaseHTTPRequestHandler, request: Any, answer: Answer
-) -> None:
-    cursor, limit = _cursor(request)
+def _fault_pagination_endless(call: FaultCall) -> None:
+    cursor, limit = call.cursor, call.limit
     if limit:
-        request["details"]["pagination"]["next"] = 0
-    status, body = answer()
-    handler_send(handler, status, _with_next(body, cursor + limit))
+        call.request["details"]["pagination"]["next"] = 0
+    status, body = call.answer()
+    call.send(status, _with_next(body, cursor + limit))
 
 
-def _fault_short_pages(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
-    cursor, limit = _cursor(request)
+def _fault_short_pages(call: FaultCall) -> None:
+    cursor, limit = call.cursor, call.limit
     if limit > 1:
-        request["details"]["pagination"]["limit"] = limit - 1
-    status, body = answer()
-    handler_send(handler, status, _with_next(body, cursor + max(1, limit - 1)))
+        call.request["details"]["pagination"]["limit"] = limit - 1
+    status, body = call.answer()
+    call.send(status, _with_next(body, cursor + max(1, limit - 1)))
 
 
-def _fault_no_pagination(handler: BaseHTTPRequestHandler, request: Any, answer: Answer) -> None:
-    status, body = answer()
-    handler_send(handler, status, _with_next(body, None))
+def _fault_no_pagination(call: FaultCall) -> None:
+    status, body = call.answer()
+    call.send(status, _with_next(body, None))
 
 
-# Fault name -> a function that answers the request in its own way; ``answer`` gives
-# the normal (status, body) for faults that only distort it.
-Fault = Callable[[BaseHTTPRequestHandler, Any, Answer], None]
+def _fault_scripted(call: FaultCall) -> None:
+    """Answer the n-th request since the fault was set with ``pages[n] = [records, next]``
+    (``next`` None leaves the pagination section out); later requests get 0 records."""
+    pages = call.params.get("pages") or []
+    count, following = pages[call.sequence] if call.sequence < len(pages) else (0, 0)
+    details = call.request.get("details") if isinstance(call.request, dict) else None
+    if isinstance(details, dict):
+        details["pagination"] = {"next": 0, "limit": max(1, int(count))}
+    status, body = call.answer()
+    if not count:
+        body.get("response", body)["data"] = []
+    call.send(status, _with_next(body, following))
+
+
+# -- faults: odd records -------------------------------------------------------------
+DUPLICATE_MARKER = 987_654_321
+
+
+def _fault_duplicates(call: FaultCall) -> None:
+    """Every page after the first starts with the previous page's last record again, with
+    a different sendsize (DUPLICATE_MARKER), as a server whose pages overlap would."""
+    cursor, limit = call.cursor, call.limit
+    if cursor > 0 and limit > 0:
+        call.request["details"]["pagination"] = {"next": cursor - 1, "limit": limit + 1}
+    status, body = call.answer()
+    records = _records_in(body)
+    if cursor > 0 and limit > 0 and records:
+        records[0]["sendsize"] = str(DUPLICATE_MARKER)
+    call.send(status, body)
+
+
+# Field -> the bad value bad_values puts in it, on the record at that position (0-based).
+BAD_VALUES: tuple[tuple[int, str, Any], ...] = (
+    (0, "emailopens", None),  # missing: the field is removed
+    (1, "linkclicks", -5),  # negative number
+    (2, "emailforwards", "n/a"),  # not a number
+    (3, "unsubscribecount", "12.5"),  # fractional: accepted
+    (4, "sendsize", "1e20"),  # huge: accepted
+    (5, "bouncecount_hard", "NaN"),
+    (6, "bouncecount_soft", "-3"),  # negative, as a string
+    (7, "feedbackloopcount", True),  # a boolean is not a number
+    (8, "emailopens_unique", "Infinity"),
+    (9, "linkclicks_unique", {"value": 3}),
+)
+
+
+def _fault_bad_values(call: FaultCall) -> None:
+    status, body = call.answer()
+    records = _records_in(body)
+    for position, name, value in BAD_VALUES:
+        index = position - call.cursor
+        if 0 <= index < len(records):
+            if value is None:
+                records[index].pop(name, None)
+            else:
+                records[index][name] = value
+    call.send(status, body)
+
+
+# Autoresponder id -> the name odd_names serves for it.
+ODD_NAMES = {
+    1: 'Say "hello"',
+    2: "back\\slash \\n not a newline",
+    3: "two\nlines",
+    4: "party 🎉 émoji ✉️",
+    5: '\\"\n🎉"\\',
+}
+
+
+def _fault_odd_names(call: FaultCall) -> None:
+    status, body = call.answer()
+    for record in _records_in(body):
+        odd = ODD_NAMES.get(int(record.get("autoresponderid", 0)))
+        if odd is not None:
+            record["autorespondername"] = odd
+    call.send(status, body)
+
+
+def _fault_big_response(call: FaultCall) -> None:
+    """Pad every record with a long text field until the body is ``bytes`` long (10 MB)."""
+    status, body = call.answer()
+    records = _records_in(body)
+    size = int(call.params.get("bytes", 10_000_000))
+    if records:
+        each = max(0, size - len(json.dumps(body))) // len(records) + 1
+        for record in records:
+            record["description"] = "x" * each
+    call.send(status, body)
+
+
+# Fault name -> a function answering the request its own way. ``later_pages=True``
+# (any fault) answers the first page of every chain normally.
+Fault = Callable[[FaultCall], None]
 FAULTS: dict[str, Fault] = {
+    "latency": _fault_latency,
+    "hang": _fault_hang,
+    "reset": _fault_reset,
+    "cut_connection": _fault_cut_connection,
+    "http_500": _fault_http_500,
+    "http_502": _fault_http_502,
+    "http_503": _fault_http_503,
+    "rate_limited": _fault_rate_limited,
     "auth": _fault_auth,
+    "auth_200": _fault_auth_200,
+    "failed_200": _fault_failed_200,
+    "errormessage_list": _fault_errormessage_list,
+    "echo_token": _fault_echo_token,
+    "malformed_json": _fault_malformed_json,
+    "html_page": _fault_html_page,
+    "truncated": _fault_truncated,
     "fail_later_pages": _fault_fail_later_pages,
     "pagination_repeat": _fault_pagination_repeat,
     "pagination_backwards": _fault_pagination_backwards,
     "pagination_endless": _fault_pagination_endless,
     "short_pages": _fault_short_pages,
     "no_pagination": _fault_no_pagination,
+    "scripted": _fault_scripted,
+    "duplicates": _fault_duplicates,
+    "bad_values": _fault_bad_values,
+    "odd_names": _fault_odd_names,
+    "big_response": _fault_big_response,
+}
+# Fault name -> its parameters and their defaults.
+FAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "latency": {"seconds": 1.0},
+    "hang": {"seconds": 30.0},
+    "http_503": {"retry_after": None},
+    "rate_limited": {"retry_after": 2},
+    "failed_200": {"message": "Autoresponder statistics unavailable"},
+    "scripted": {"pages": []},
+    "big_response": {"bytes": 10_000_000},
 }
 
 
@@ -425,11 +726,11 @@ def handler_send(
     headers: dict[str, str] | None = None,
 ) -> None:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    merged = {"Content-Type": "application/json", **(headers or {})}
     handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(payload)))
-    for name, value in (headers or {}).items():
+    for name, value in merged.items():
         handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(payload)))
     handler.end_headers()
     handler.wfile.write(payload)
 
@@ -439,9 +740,15 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "pinpointe-simulator"
         disable_nagle_algorithm = True
+        answered: float | None = None
+        status: int | None = None
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format % args)
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self.answered, self.status = time.monotonic(), code
+            super().send_response(code, message)
 
         def _json_body(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
@@ -455,6 +762,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 handler_send(self, 404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            received = time.monotonic()
             try:
                 body = self._json_body()
             except (ValueError, UnicodeDecodeError):
@@ -462,8 +770,11 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 return
             if self.path == "/admin/fault":
                 try:
-                    sim.set_fault(str(body["username"]), body.get("fault"))
-                except (KeyError, TypeError, ValueError) as exc:
+                    params = body.get("params") or {}
+                    if not isinstance(params, dict):
+                        raise TypeError("params must be an object")
+                    sim.set_fault(str(body["username"]), body.get("fault"), **params)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     handler_send(self, 400, {"error": str(exc)})
                     return
                 handler_send(self, 200, {"ok": True})
@@ -472,13 +783,31 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 handler_send(self, 404, {"error": "not found"})
                 return
             username = str(body.get("username", "")) if isinstance(body, dict) else ""
+            cursor = _cursor(body)[0]
             with sim._lock:
                 sim._requests[username] += 1
                 fault = sim._faults.get(username)
-            if fault is not None:
-                FAULTS[fault](self, body, lambda: sim.answer(body))
-                return
-            handler_send(self, *sim.answer(body))
+                params = sim._fault_params.get(username, {})
+                sequence = sim._fault_requests[username]
+                sim._fault_requests[username] += 1
+            try:
+                if fault is None or (params.get("later_pages") and cursor == 0):
+                    handler_send(self, *sim.answer(body))
+                    return
+                call = FaultCall(
+                    self,
+                    body,
+                    sim.answer,
+                    {**FAULT_PARAMS.get(fault, {}), **params},
+                    sequence,
+                    lambda: sim._closing.is_set() or sim.fault_of(username) != fault,
+                )
+                FAULTS[fault](call)
+            finally:
+                with sim._lock:
+                    sim._log.append(
+                        RequestRecord(username, received, self.answered, self.status, cursor)
+                    )
 
     return Handler
 
