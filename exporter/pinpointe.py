@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from exporter import __version__
@@ -70,7 +71,10 @@ class _CountingRetry(Retry):
         return super().is_retry(method, status_code, has_retry_after)
 
     def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # an unparseable Retry-After is ignored, not a failed poll
+            return None
         if seconds is not None and seconds > RETRY_AFTER_INLINE_MAX:
             raise _RetryAfterTooLong(seconds)
         return seconds
