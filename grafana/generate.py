@@ -552,15 +552,18 @@ def autoresponders_dashboard() -> Json:
                 instant=True,
                 fmt="table",
             ),
+            # sum by () drops __name__: the table's merge joins rows on their labels
             target(
-                f"account_autoresponder:pinpointe_autoresponder_recipients:delta24h{{{SEL}}}",
+                f"sum by ({AR_LABELS}) "
+                f"(account_autoresponder:pinpointe_autoresponder_recipients:delta24h{{{SEL}}})",
                 ref="B",
                 instant=True,
                 fmt="table",
             ),
             *[
                 target(
-                    f"account_autoresponder:pinpointe_autoresponder_{rule}:ratio{{{SEL}}}",
+                    f"sum by ({AR_LABELS}) "
+                    f"(account_autoresponder:pinpointe_autoresponder_{rule}:ratio{{{SEL}}})",
                     ref=chr(ord("C") + i),
                     instant=True,
                     fmt="table",

@@ -140,6 +140,21 @@ def test_every_panel_has_queries_and_a_place() -> None:
             assert len(ref_ids) == len(set(ref_ids)), panel["title"]
 
 
+def test_merged_tables_join_on_labels_only() -> None:
+    """A table merging several queries joins rows on their label columns: a query
+    returning __name__ (a bare selector) would never join the others."""
+    for dash in dashboards():
+        for panel in GEN.iter_panels(dash):
+            if panel["type"] != "table" or len(panel["targets"]) < 2:
+                continue
+            for t in panel["targets"]:
+                expr = t["expr"].strip()
+                assert re.match(r"(sum|max|min|count|avg) by \(", expr) or "\n/\n" in expr, (
+                    f"{panel['title']} {t['refId']}: aggregate or divide to drop __name__"
+                )
+                assert t["format"] == "table" and t["instant"], (panel["title"], t["refId"])
+
+
 def test_expanded_panels_do_not_overlap() -> None:
     for dash in dashboards():
         cells: dict[tuple[int, int], str] = {}
