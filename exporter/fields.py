@@ -105,32 +105,55 @@ class FieldMapper:
     def __init__(self, extra: Iterable[tuple[str, str]] = ()) -> None:
         by_field = {api: key for key, fields in DEFAULT_FIELDS.items() for api in fields}
         by_field.update({api.lower(): key for api, key in extra})
-        self._fields_by_key: dict[str, list[str]] = {key: [] for key in METRIC_KEYS}
+        fields_by_key: dict[str, list[str]] = {key: [] for key in METRIC_KEYS}
         for api, key in by_field.items():
-            self._fields_by_key[key].append(api)
+            fields_by_key[key].append(api)
+        self._fields_by_key: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+            (key, tuple(apis)) for key, apis in fields_by_key.items() if apis
+        )
         self._mapped = frozenset(by_field)
+        self._known = self._mapped | NON_METRIC_FIELDS
+        self._lower: dict[str, str] = {}
+        self._unmapped: dict[tuple[str, ...], frozenset[str]] = {}
+
+    def _lowered(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        # Records of one API repeat the same few field names: lower-case each name once.
+        lower = self._lower
+        fields: dict[str, Any] = {}
+        for name, value in raw.items():
+            key = lower.get(name) if type(name) is str else None
+            if key is None:
+                key = str(name).lower()
+                if type(name) is str and len(lower) < _NAME_CACHE_SIZE:
+                    lower[name] = key
+            fields[key] = value
+        return fields
 
     def normalise(self, raw: Mapping[str, Any], per_send: bool) -> Normalised:
-        fields = {str(name).lower(): value for name, value in raw.items()}
+        fields = self._lowered(raw)
         ar_id = _first(fields, ID_FIELDS, _identifier)
         name = _first(fields, NAME_FIELDS, _identifier)
         if ar_id is None and name is None:
-            return Normalised(None, 0, frozenset(), "record has no autoresponderid or name")
+            return Normalised(None, 0, _NOTHING, "record has no autoresponderid or name")
         send_id = _first(fields, SEND_ID_FIELDS, _identifier) if per_send else None
         if per_send and send_id is None:
-            return Normalised(None, 0, frozenset(), "send record has no statid")
+            return Normalised(None, 0, _NOTHING, "send record has no statid")
 
         skipped = 0
         values: list[tuple[str, float]] = []
-        for key, candidates in self._fields_by_key.items():
-            present = [fields[api] for api in candidates if api in fields]
-            if not present:
-                continue
-            number = next((n for n in map(parse_number, present) if n is not None and n >= 0), None)
-            if number is None:
-                skipped += 1
-            else:
+        for key, candidates in self._fields_by_key:
+            found = False
+            number = None
+            for api in candidates:
+                if api in fields:
+                    found = True
+                    number = _count(fields[api])
+                    if number is not None:
+                        break
+            if number is not None:
                 values.append((key, number))
+            elif found:
+                skipped += 1
 
         start_time = None
         if per_send and "starttime" in fields:
@@ -139,12 +162,11 @@ class FieldMapper:
                 start_time = None
                 skipped += 1
 
-        unmapped = frozenset(
+        known = self._known
+        other = tuple(
             api
             for api, value in fields.items()
-            if api not in self._mapped
-            and api not in NON_METRIC_FIELDS
-            and parse_number(value) is not None
+            if api not in known and parse_number(value) is not None
         )
         record = Record(
             autoresponder_id=ar_id or "",
@@ -153,7 +175,27 @@ class FieldMapper:
             send_id=send_id,
             start_time=start_time,
         )
-        return Normalised(record, skipped, unmapped)
+        return Normalised(record, skipped, self._unmapped_set(other) if other else _NOTHING)
+
+    def _unmapped_set(self, names: tuple[str, ...]) -> frozenset[str]:
+        cached = self._unmapped.get(names)
+        if cached is None:
+            cached = frozenset(names)
+            if len(self._unmapped) < _NAME_CACHE_SIZE:
+                self._unmapped[names] = cached
+        return cached
+
+
+_NAME_CACHE_SIZE = 4096
+_NOTHING: frozenset[str] = frozenset()
+
+
+def _count(value: Any) -> float | None:
+    """A non-negative finite number, or None; plain digit strings take the short way."""
+    if type(value) is str and len(value) < 16 and value.isdigit() and value.isascii():
+        return float(value)
+    number = parse_number(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _first(fields: Mapping[str, Any], names: tuple[str, ...], convert: Any) -> str | None:

@@ -154,7 +154,29 @@ ALL_FAMILIES: tuple[Family, ...] = (
     *HEALTH_FAMILIES.values(),
 )
 
-Chunks = Mapping[str, bytes]
+GZIP_LEVEL = 3  # ~2.5x faster than 6 on expositions, ~15% larger output
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Rendered sample lines of one family, also compressed on their own.
+
+    ``deflated`` is a raw deflate stream with its own history that ends on a byte
+    boundary (sync flush), so chunks can be joined in any order into one gzip body.
+    """
+
+    data: bytes
+    deflated: bytes
+    crc: int
+
+    @classmethod
+    def of(cls, data: bytes) -> Chunk:
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        deflated = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(data, deflated, zlib.crc32(data))
+
+
+Chunks = Mapping[str, Chunk]
 
 
 def escape_label(value: str) -> str:
@@ -169,35 +191,58 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def render_engagement(account: str, snapshot: Snapshot) -> dict[str, bytes]:
+# Records rendered per block: the block's text lines are encoded to bytes before the
+# next block starts, so a large account never holds all its lines as str objects.
+_RENDER_BLOCK = 4096
+
+
+def render_engagement(account: str, snapshot: Snapshot) -> dict[str, Chunk]:
     """Sample lines of every engagement family for one account's snapshot."""
-    lines: dict[str, list[str]] = {}
+    rendered: dict[str, list[bytes]] = {}
     account_label = f'account="{escape_label(account)}"'
     for group in snapshot.groupings:
         prefix = (
             "pinpointe_autoresponder_send_"
             if group.grouping == "send"
-            else ("pinpointe_autoresponder_")
+            else "pinpointe_autoresponder_"
         )
-        names = {
-            key: (prefix + suffix, extra) for key, (suffix, extra, _, _) in _ENGAGEMENT.items()
+        # metric key -> (family name, text before the labels, text between labels and value)
+        shapes = {
+            key: (prefix + suffix, f"{prefix}{suffix}{{", f",{extra}}} " if extra else "} ")
+            for key, (suffix, extra, _, _) in _ENGAGEMENT.items()
         }
-        for record in group.records:
-            labels = (
-                f'{account_label},autoresponder_id="{escape_label(record.autoresponder_id)}",'
-                f'autoresponder_name="{escape_label(record.autoresponder_name)}"'
-            )
-            if record.send_id is not None:
-                labels += f',send_id="{escape_label(record.send_id)}"'
-                if record.start_time is not None:
-                    lines.setdefault(SEND_START.name, []).append(
-                        f"{SEND_START.name}{{{labels}}} {format_value(record.start_time)}\n"
+        records = group.records
+        for first in range(0, len(records), _RENDER_BLOCK):
+            lines: dict[str, list[str]] = {}
+            for record in records[first : first + _RENDER_BLOCK]:
+                labels = (
+                    f'{account_label},autoresponder_id="{escape_label(record.autoresponder_id)}",'
+                    f'autoresponder_name="{escape_label(record.autoresponder_name)}"'
+                )
+                if record.send_id is not None:
+                    labels += f',send_id="{escape_label(record.send_id)}"'
+                    if record.start_time is not None:
+                        lines.setdefault(SEND_START.name, []).append(
+                            f"{SEND_START.name}{{{labels}}} {format_value(record.start_time)}\n"
+                        )
+                for key, value in record.values:
+                    name, head, tail = shapes[key]
+                    text = (
+                        str(int(value))
+                        if value.is_integer() and -1e15 < value < 1e15
+                        else repr(value)
                     )
-            for key, value in record.values:
-                name, extra = names[key]
-                label_text = f"{labels},{extra}" if extra else labels
-                lines.setdefault(name, []).append(f"{name}{{{label_text}}} {format_value(value)}\n")
-    return {name: "".join(sample_lines).encode() for name, sample_lines in lines.items()}
+                    family_lines = lines.get(name)
+                    if family_lines is None:
+                        family_lines = lines[name] = []
+                    family_lines.append(f"{head}{labels}{tail}{text}\n")
+            for name, block in lines.items():
+                rendered.setdefault(name, []).append("".join(block).encode())
+    chunks: dict[str, Chunk] = {}
+    for name in list(rendered):
+        blocks = rendered.pop(name)
+        chunks[name] = Chunk.of(blocks[0] if len(blocks) == 1 else b"".join(blocks))
+    return chunks
 
 
 @dataclass(frozen=True)
@@ -218,7 +263,7 @@ class HealthFacts:
     unmapped_fields: frozenset[str] = frozenset()
 
 
-def render_health(facts: HealthFacts) -> dict[str, bytes]:
+def render_health(facts: HealthFacts) -> dict[str, Chunk]:
     account = f'account="{escape_label(facts.account)}"'
     lines: dict[str, list[str]] = {name: [] for name in HEALTH_FAMILIES}
 
@@ -247,12 +292,14 @@ def render_health(facts: HealthFacts) -> dict[str, bytes]:
     for name in sorted(facts.unmapped_fields):
         add("pinpointe_unmapped_field_info", 1, f'field="{escape_label(name)}"')
     return {
-        name: "".join(sample_lines).encode() for name, sample_lines in lines.items() if sample_lines
+        name: Chunk.of("".join(sample_lines).encode())
+        for name, sample_lines in lines.items()
+        if sample_lines
     }
 
 
 _BUILD_INFO = {
-    "pinpointe_exporter_build_info": (
+    "pinpointe_exporter_build_info": Chunk.of(
         f'pinpointe_exporter_build_info{{version="{escape_label(__version__)}"}} 1\n'.encode()
     )
 }
@@ -263,7 +310,7 @@ class Exposition:
 
     def __init__(self, account_chunks: Iterable[Chunks]) -> None:
         chunks = [*account_chunks, _BUILD_INFO]
-        self._families: list[tuple[Family, list[bytes]]] = []
+        self._families: list[tuple[Family, list[Chunk]]] = []
         for family in ALL_FAMILIES:
             samples = [c[family.name] for c in chunks if family.name in c]
             if samples:
@@ -271,29 +318,43 @@ class Exposition:
         self._lock = threading.Lock()
         self._gzipped: dict[bool, _OpenDeflate] = {}
 
+    def _chunks(self, openmetrics_format: bool) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for family, samples in self._families:
+            chunks.append(_header_chunk(family, openmetrics_format))
+            chunks.extend(samples)
+        return chunks
+
     def parts(self, openmetrics_format: bool) -> list[bytes]:
         """The rendered families as a list of byte strings, to be written in order."""
-        parts: list[bytes] = []
-        for family, samples in self._families:
-            parts.append(family.header(openmetrics_format))
-            parts.extend(samples)
-        return parts
+        return [chunk.data for chunk in self._chunks(openmetrics_format)]
 
     def gzipped(self, openmetrics_format: bool, tail: bytes) -> list[bytes]:
         """A gzip body of the rendered families followed by ``tail``.
 
-        The families are compressed once per exposition into a deflate stream left open
-        with a sync flush; each scrape compresses only ``tail`` to finish the stream, so
-        the result is one ordinary gzip member that every client can read.
+        Every chunk was compressed on its own when it was rendered; they are joined
+        (and their checksums combined) once per exposition and format, and each scrape
+        compresses only ``tail`` to finish the stream, so the result is one ordinary
+        gzip member that every client can read.
         """
         cached = self._gzipped.get(openmetrics_format)
         if cached is None:
             with self._lock:
                 cached = self._gzipped.get(openmetrics_format)
                 if cached is None:
-                    cached = _OpenDeflate.of(self.parts(openmetrics_format))
+                    cached = _OpenDeflate.join(self._chunks(openmetrics_format))
                     self._gzipped[openmetrics_format] = cached
         return cached.finish(tail)
+
+
+_HEADERS: dict[tuple[Family, bool], Chunk] = {}
+
+
+def _header_chunk(family: Family, openmetrics_format: bool) -> Chunk:
+    chunk = _HEADERS.get((family, openmetrics_format))
+    if chunk is None:
+        chunk = _HEADERS[(family, openmetrics_format)] = Chunk.of(family.header(openmetrics_format))
+    return chunk
 
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -303,21 +364,17 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 class _OpenDeflate:
     """Compressed data that later bytes can be appended to without recompressing it."""
 
-    blocks: bytes
+    blocks: tuple[bytes, ...]
     crc: int
     size: int
 
     @classmethod
-    def of(cls, parts: list[bytes]) -> _OpenDeflate:
-        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-        blocks: list[bytes] = []
+    def join(cls, chunks: list[Chunk]) -> _OpenDeflate:
         crc = size = 0
-        for part in parts:
-            blocks.append(compressor.compress(part))
-            crc = zlib.crc32(part, crc)
-            size += len(part)
-        blocks.append(compressor.flush(zlib.Z_SYNC_FLUSH))
-        return cls(b"".join(blocks), crc, size)
+        for chunk in chunks:
+            crc = crc32_combine(crc, chunk.crc, len(chunk.data))
+            size += len(chunk.data)
+        return cls(tuple(chunk.deflated for chunk in chunks), crc, size)
 
     def finish(self, tail: bytes) -> list[bytes]:
         compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -325,7 +382,50 @@ class _OpenDeflate:
         trailer = struct.pack(
             "<II", zlib.crc32(tail, self.crc), (self.size + len(tail)) & 0xFFFFFFFF
         )
-        return [_GZIP_HEADER, self.blocks, end, trailer]
+        return [_GZIP_HEADER, *self.blocks, end, trailer]
+
+
+# CRC-32 of a concatenation from the CRCs of its parts, as zlib's crc32_combine (which
+# Python's zlib module does not expose): crc(A + B) = crc(A) * x^(8 * len(B)) + crc(B)
+# modulo the CRC polynomial, in the reflected bit order zlib uses.
+_CRC_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    m = 1 << 31
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> tuple[int, ...]:
+    p = 1 << 30  # x^1
+    table = [p]
+    for _ in range(31):
+        p = _multmodp(p, p)
+        table.append(p)
+    return tuple(table)
+
+
+_X2N = _x2n_table()
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """zlib.crc32(a + b) from crc1 = zlib.crc32(a), crc2 = zlib.crc32(b), length2 = len(b)."""
+    p = 1 << 31  # x^0
+    k = 3  # bytes -> bits
+    n = length2
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
 
 
 def runtime_metrics(openmetrics_format: bool) -> bytes:

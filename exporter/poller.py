@@ -11,6 +11,8 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from exporter.collect import Collector, Snapshot
 from exporter.config import AccountConfig
@@ -32,6 +34,23 @@ def backoff_delay(interval: float, failures: int, retry_after: float | None = No
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the health metrics need of the published snapshot; its records are not kept."""
+
+    records: Mapping[str, int]
+    skipped_values: Mapping[str, int]
+    unmapped_fields: frozenset[str]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Published:
+        return cls(
+            records={g.grouping: len(g.records) for g in snapshot.groupings},
+            skipped_values={g.grouping: g.skipped_values for g in snapshot.groupings},
+            unmapped_fields=snapshot.unmapped_fields,
+        )
 
 
 class AccountPoller:
@@ -57,7 +76,7 @@ class AccountPoller:
         self.last_success: float | None = None
         self.last_success_monotonic: float | None = None
         self.last_duration: float | None = None
-        self.published: Snapshot | None = None
+        self.published: Published | None = None
         self.store.update(account.name, render_health(self._facts()), attempted=False)
 
     def _count_request(self, code: str) -> None:
@@ -109,7 +128,7 @@ class AccountPoller:
         self.last_ok = True
         self.last_success = time.time()
         self.last_success_monotonic = time.monotonic()
-        self.published = snapshot
+        self.published = Published.of(snapshot)
         engagement = render_engagement(self.account.name, snapshot)
         self.store.update(self.account.name, render_health(self._facts()), engagement)
         fields = {
@@ -176,7 +195,7 @@ class AccountPoller:
         )
 
     def _facts(self) -> HealthFacts:
-        snapshot = self.published
+        published = self.published
         return HealthFacts(
             account=self.account.name,
             poll_interval=self.account.poll_interval,
@@ -187,11 +206,9 @@ class AccountPoller:
             poll_duration=self.last_duration,
             errors=dict(self.errors),
             requests=dict(self.requests),
-            records={g.grouping: len(g.records) for g in snapshot.groupings} if snapshot else {},
-            skipped_values=(
-                {g.grouping: g.skipped_values for g in snapshot.groupings} if snapshot else {}
-            ),
-            unmapped_fields=snapshot.unmapped_fields if snapshot else frozenset(),
+            records=published.records if published else {},
+            skipped_values=published.skipped_values if published else {},
+            unmapped_fields=published.unmapped_fields if published else frozenset(),
         )
 
 
