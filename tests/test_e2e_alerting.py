@@ -203,6 +203,8 @@ class Prometheus:
         return result
 
     def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """A range query with 1s steps whose last step is ``end`` (as Grafana's is "now")."""
+        start = end - math.floor(end - start)
         response = requests.get(
             f"{self.url}/api/v1/query_range",
             params={"query": expr, "start": str(start), "end": str(end), "step": "1"},
