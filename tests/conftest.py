@@ -196,3 +196,54 @@ def exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
     yield start
     for handle in started:
         handle.stop()
+
+
+def spawn_exporter(
+    directory: Path,
+    config: dict[str, Any] | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready: Callable[[ExporterProcess], bool] | None = None,
+    timeout: float = 30.0,
+) -> ExporterProcess:
+    """Start the exporter as a process outside the ``exporter`` fixture (for module-scoped
+    setups and for TLS/basic auth, where readiness is probed differently); the caller stops it.
+
+    ``ready(handle)`` defaults to GET /-/ready answering 200 over plain HTTP.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    index = len(list(directory.glob("spawned-*.log")))
+    config_path = directory / f"spawned-{index}.yaml"
+    if config is not None:
+        write_config(config_path, config)
+    log_path = directory / f"spawned-{index}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                f"--config.file={config_path}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                *args,
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+    handle = ExporterProcess(process, port, log_path, config_path)
+    probe = ready or (lambda h: h.get("/-/ready").status_code == 200)
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"exporter exited with {process.returncode}:\n{handle.logs()}")
+        return probe(handle)
+
+    try:
+        wait_for(serving, timeout=timeout, what="the exporter to serve")
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
