@@ -21,6 +21,7 @@ from exporter.poller import Pollers
 from exporter.server import ExporterServer, parse_listen_address
 from exporter.sharding import parse_shard, shard_of
 from exporter.state import Store
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -108,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = parse_shard(args.shard) if args.shard else None
     except ValueError as exc:
         return _usage(str(exc))
+    web = None
+    if args.web_config_file:
+        try:
+            web = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     simulator = None
     if args.demo:
@@ -136,24 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.config_check:
         print(describe(settings, args.config_file, args.shard))
+        if web is not None:
+            print(f"{args.web_config_file}: web config is valid: {web.describe()}")
         return 0
-
-    guard = None
-    if args.web_config_file and not args.once:
-        try:
-            from exporter.webconfig import load_web_config  # type: ignore[import-not-found]
-
-            guard = load_web_config(args.web_config_file)
-        except ImportError:
-            return _usage("--web.config.file is not supported by this build")
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
 
     try:
         if args.once:
             return _run_once(settings)
-        return _serve(settings, listen, args.telemetry_path, guard, args.demo)
+        return _serve(settings, listen, args.telemetry_path, web, args.demo)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -214,7 +212,7 @@ def _serve(
     settings: Settings,
     listen: tuple[str, int],
     telemetry_path: str,
-    guard: object,
+    web: WebConfig | None,
     demo: bool,
 ) -> int:
     store = Store(a.name for a in settings.accounts)
@@ -226,7 +224,7 @@ def _serve(
                 extra={"fields": {"account": account.name}},
             )
     try:
-        server = ExporterServer(listen, store, telemetry_path, guard)  # type: ignore[arg-type]
+        server = ExporterServer(listen, store, telemetry_path, web=web)
     except OSError as exc:
         log.error(
             f"cannot listen on {listen[0] or '*'}:{listen[1]}: {exc.strerror}",
@@ -247,7 +245,8 @@ def _serve(
     url_host = listen[0] if listen[0] not in ("", "0.0.0.0", "::") else "localhost"
     if ":" in url_host:
         url_host = f"[{url_host}]"
-    url = f"http://{url_host}:{port}{telemetry_path}"
+    scheme = "https" if web is not None and web.tls else "http"
+    url = f"{scheme}://{url_host}:{port}{telemetry_path}"
     log.info(
         "pinpointe-exporter started",
         extra={
@@ -255,6 +254,7 @@ def _serve(
                 "version": __version__,
                 "address": f"{listen[0]}:{port}",
                 "accounts": len(settings.accounts),
+                "web": web.describe() if web is not None else "no TLS, no basic auth",
             }
         },
     )

@@ -2,16 +2,25 @@
 
 A scrape writes bytes that were rendered when the data last changed; the only work
 done per scrape is the client library's few process metrics.
+
+Every connection has its own thread, and the TLS handshake happens in that thread,
+not in the accept loop, so a slow or stalled client (plain or TLS) holds only its own
+thread until its timeout. Requests are bounded: a request line of at most 8 KiB and
+headers of at most 32 KiB (431 beyond); any method other than GET and HEAD gets 405.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
 from exporter.metrics import (
@@ -21,7 +30,15 @@ from exporter.metrics import (
 )
 from exporter.state import Store
 
+if TYPE_CHECKING:
+    from exporter.webconfig import WebConfig
+
 log = logging.getLogger("exporter.server")
+
+MAX_REQUEST_LINE = 8 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 30.0
 
 # Checks a request before it is served; returns None to serve it, or (status, headers).
 RequestGuard = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]] | None]
@@ -65,6 +82,7 @@ class ExporterServer(ThreadingHTTPServer):
         store: Store,
         telemetry_path: str = "/metrics",
         guard: RequestGuard | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         host, _ = address
         self.dual_stack = host == "" and socket.has_dualstack_ipv6()
@@ -72,13 +90,43 @@ class ExporterServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.store = store
         self.telemetry_path = telemetry_path
-        self.guard = guard
+        self.web = web
+        self.guard = guard if guard is not None or web is None else web.guard
+        self.response_headers = dict(web.headers) if web is not None else {}
+        self.ssl_context = web.ssl_context if web is not None else None
         super().__init__(("::" if self.dual_stack else host, address[1]), _Handler)
 
     def server_bind(self) -> None:
         if self.dual_stack:
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the connection's own thread: the TLS handshake happens here."""
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            connection = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.debug(
+                "TLS handshake failed",
+                extra={"fields": {"client": client_address[0], "error": str(exc)}},
+            )
+            return
+        try:
+            if self.web is not None and not self.web.peer_allowed(connection):
+                log.debug(
+                    "client certificate names none of client_allowed_sans",
+                    extra={"fields": {"client": client_address[0]}},
+                )
+                return
+            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="http", daemon=True)
@@ -104,9 +152,37 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"pinpointe-exporter/{__version__}"
     sys_version = ""
-    timeout = 60
+    timeout = IDLE_TIMEOUT
     disable_nagle_algorithm = True
     server: ExporterServer
+
+    def handle_one_request(self) -> None:
+        # As BaseHTTPRequestHandler's, with a smaller request line limit and a header budget.
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            body = self.rfile
+            self.rfile = _HeaderBudget(body, MAX_HEADER_BYTES)  # type: ignore[assignment]
+            try:
+                parsed = self.parse_request()
+            finally:
+                self.rfile = body
+            if not parsed:
+                return
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self._not_allowed()
+            else:
+                method()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._dispatch(head=False)
@@ -115,6 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(head=True)
 
     def _not_allowed(self) -> None:
+        self.close_connection = True  # a body may follow that we do not read
         self._send(
             405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"}
         )
@@ -128,7 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
             refusal = self.server.guard(self)
             if refusal is not None:
                 status, headers = refusal
-                self._send(status, b"unauthorized\n", "text/plain; charset=utf-8", headers)
+                reply = f"{HTTPStatus(status).phrase}\n".encode()
+                self._send(status, reply, "text/plain; charset=utf-8", headers)
                 return
         if path == self.server.telemetry_path:
             self._metrics()
@@ -171,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        for name, value in headers.items():
+        for name, value in {**self.server.response_headers, **headers}.items():
             self.send_header(name, value)
         self.end_headers()
         if getattr(self, "_head", False) or self.command == "HEAD":
@@ -184,3 +262,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format % args, extra={"fields": {"client": self.client_address[0]}})
+
+
+class _HeaderBudget:
+    """Reads header lines for parse_request and refuses more than ``budget`` bytes in all
+    (the standard library alone allows 100 lines of 64 KiB)."""
+
+    def __init__(self, stream: Any, budget: int) -> None:
+        self.stream = stream
+        self.left = budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.stream.readline(
+            min(limit, self.left + 1) if limit >= 0 else self.left + 1
+        )
+        self.left -= len(line)
+        if self.left < 0:
+            raise http.client.LineTooLong("header")
+        return line
