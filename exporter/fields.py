@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,13 +79,24 @@ def _identifier(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One normalised Pinpointe result: an autoresponder, or one send of it."""
+    """One normalised Pinpointe result: an autoresponder, or one send of it.
+
+    A large account holds hundreds of thousands of these at once, so the values are kept
+    compact: ``keys`` is a tuple shared by every record with the same fields and
+    ``numbers`` the values as packed doubles in the same order.
+    """
 
     autoresponder_id: str
     autoresponder_name: str
-    values: tuple[tuple[str, float], ...]
+    keys: tuple[str, ...]
+    numbers: bytes
     send_id: str | None = None
     start_time: float | None = None
+
+    @property
+    def values(self) -> tuple[tuple[str, float], ...]:
+        """(metric key, value) pairs in METRIC_KEYS order."""
+        return tuple(zip(self.keys, memoryview(self.numbers).cast("d"), strict=True))
 
     def key(self) -> tuple[str, ...]:
         identity = self.autoresponder_id or f"name:{self.autoresponder_name}"
@@ -115,6 +127,7 @@ class FieldMapper:
         self._known = self._mapped | NON_METRIC_FIELDS
         self._lower: dict[str, str] = {}
         self._unmapped: dict[tuple[str, ...], frozenset[str]] = {}
+        self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _lowered(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         # Records of one API repeat the same few field names: lower-case each name once.
@@ -140,7 +153,8 @@ class FieldMapper:
             return Normalised(None, 0, _NOTHING, "send record has no statid")
 
         skipped = 0
-        values: list[tuple[str, float]] = []
+        keys: list[str] = []
+        numbers = array("d")
         for key, candidates in self._fields_by_key:
             found = False
             number = None
@@ -151,7 +165,8 @@ class FieldMapper:
                     if number is not None:
                         break
             if number is not None:
-                values.append((key, number))
+                keys.append(key)
+                numbers.append(number)
             elif found:
                 skipped += 1
 
@@ -171,11 +186,15 @@ class FieldMapper:
         record = Record(
             autoresponder_id=ar_id or "",
             autoresponder_name=name or "",
-            values=tuple(values),
+            keys=self._shared_keys(tuple(keys)),
+            numbers=numbers.tobytes(),
             send_id=send_id,
             start_time=start_time,
         )
         return Normalised(record, skipped, self._unmapped_set(other) if other else _NOTHING)
+
+    def _shared_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return self._keys.setdefault(keys, keys)
 
     def _unmapped_set(self, names: tuple[str, ...]) -> frozenset[str]:
         cached = self._unmapped.get(names)

@@ -193,7 +193,7 @@ def format_value(value: float) -> str:
 
 # Records rendered per block: the block's text lines are encoded to bytes before the
 # next block starts, so a large account never holds all its lines as str objects.
-_RENDER_BLOCK = 4096
+_RENDER_BLOCK = 1024
 
 
 def render_engagement(account: str, snapshot: Snapshot) -> dict[str, Chunk]:
@@ -225,7 +225,9 @@ def render_engagement(account: str, snapshot: Snapshot) -> dict[str, Chunk]:
                         lines.setdefault(SEND_START.name, []).append(
                             f"{SEND_START.name}{{{labels}}} {format_value(record.start_time)}\n"
                         )
-                for key, value in record.values:
+                for key, value in zip(
+                    record.keys, memoryview(record.numbers).cast("d"), strict=True
+                ):
                     name, head, tail = shapes[key]
                     text = (
                         str(int(value))
