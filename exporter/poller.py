@@ -88,7 +88,11 @@ class AccountPoller:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_poll:
-                next_poll = time.monotonic() + self.poll_once()
+                delay = self.poll_once()
+                # After a success the interval runs from the start of the poll (a steady
+                # cadence); after a failure the backoff and any Retry-After run from its
+                # end, i.e. from Pinpointe's last answer.
+                next_poll = (now if self.last_ok else time.monotonic()) + delay
                 continue
             deadline = self._stale_deadline()
             if deadline is not None and now >= deadline:
