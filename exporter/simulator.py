@@ -779,15 +779,22 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "pinpointe-simulator"
         disable_nagle_algorithm = True
-        answered: float | None = None
-        status: int | None = None
+        pending: tuple[str, float, int] | None = None  # an API request not yet logged
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format % args)
 
         def send_response(self, code: int, message: str | None = None) -> None:
-            self.answered, self.status = time.monotonic(), code
+            # Logged before the answer leaves, so the log is complete once a client has it.
+            self._log_request(time.monotonic(), code)
             super().send_response(code, message)
+
+        def _log_request(self, answered: float | None, status: int | None) -> None:
+            if self.pending is not None:
+                username, received, cursor = self.pending
+                self.pending = None
+                with sim._lock:
+                    sim._log.append(RequestRecord(username, received, answered, status, cursor))
 
         def _json_body(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
@@ -823,6 +830,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 return
             username = str(body.get("username", "")) if isinstance(body, dict) else ""
             cursor = _cursor(body)[0]
+            self.pending = (username, received, cursor)
             with sim._lock:
                 sim._requests[username] += 1
                 fault = sim._faults.get(username)
@@ -843,10 +851,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 )
                 FAULTS[fault](call)
             finally:
-                with sim._lock:
-                    sim._log.append(
-                        RequestRecord(username, received, self.answered, self.status, cursor)
-                    )
+                self._log_request(None, None)  # no answer was sent (hang, reset)
 
     return Handler
 

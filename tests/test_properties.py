@@ -1,0 +1,267 @@
+"""Property-based tests (hypothesis) of parsing, pagination and label rendering."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.collect import GroupingData, Snapshot
+from exporter.config import AccountConfig, Secret
+from exporter.fields import FieldMapper, clean_label
+from exporter.metrics import Exposition, render_engagement
+from exporter.parsing import Page, ResponseError, parse_body
+from exporter.pinpointe import PinpointeClient, PollError
+from exporter.simulator import SimAccount, Simulator
+
+REASONS = {"invalid_response", "pagination", "auth", "api_failed"}
+KEYS = ["status", "data", "pagination", "next", "response", "item", "errormessage", "0", "1"]
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["SUCCESS", "success", "FAILED", "Unable to verify user credentials"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+# bodies shaped like Pinpointe's, so the interesting branches are reached often
+envelopes = st.fixed_dictionaries(
+    {"status": st.sampled_from(["SUCCESS", "Success", "FAILED", "", 1])},
+    optional={
+        "data": json_values,
+        "pagination": st.dictionaries(st.sampled_from(["next", "limit"]), json_values),
+        "errormessage": json_values,
+    },
+) | st.builds(lambda body: {"response": body}, json_values)
+
+
+def check_parse(body: Any) -> None:
+    try:
+        page = parse_body(body)
+    except ResponseError as error:
+        assert error.reason in REASONS
+        assert isinstance(error.message, str) and error.message
+        return
+    assert isinstance(page, Page)
+    assert all(isinstance(record, dict) for record in page.records)
+    assert page.next_cursor is None or (
+        isinstance(page.next_cursor, int)
+        and not isinstance(page.next_cursor, bool)
+        and page.next_cursor >= 0
+    )
+
+
+@given(json_values)
+@settings(max_examples=200, deadline=None)
+def test_any_json_value_parses_to_a_page_or_a_typed_error(body: Any) -> None:
+    check_parse(body)
+
+
+@given(envelopes)
+@settings(max_examples=200, deadline=None)
+def test_any_envelope_parses_to_a_page_or_a_typed_error(body: Any) -> None:
+    check_parse(body)
+    # what JSON can carry, the parser takes the same way after a round trip
+    try:
+        text = json.dumps(body)
+    except ValueError:
+        return
+    check_parse(json.loads(text))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "autoresponderid",
+                "name",
+                "sendsize",
+                "emailopens",
+                "statid",
+                "starttime",
+                "linkclicks",
+                "x",
+            ]
+        )
+        | st.text(max_size=8),
+        json_values,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_record_normalises_to_finite_non_negative_values(
+    raw: dict[str, Any], per_send: bool
+) -> None:
+    result = FieldMapper().normalise(raw, per_send)
+    assert result.skipped_values >= 0
+    if result.record is None:
+        assert result.problem
+        return
+    for _, value in result.record.values:
+        assert math.isfinite(value) and value >= 0
+    if result.record.start_time is not None:
+        assert math.isfinite(result.record.start_time) and result.record.start_time >= 0
+
+
+# -- pagination against the simulator, page by page as a script says ------------------
+PAGE_SIZE = 5
+MAX_PAGES = 6
+next_values = (
+    st.none()
+    | st.integers(min_value=-2, max_value=40)
+    | st.sampled_from(["5", " 10 ", "x", "", 2.5, 10.0, True, [], {}])
+)
+scripts = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=PAGE_SIZE + 1), next_values),
+    min_size=1,
+    max_size=MAX_PAGES + 2,
+)
+
+
+def expected_outcome(script: list[tuple[int, Any]]) -> tuple[str, int, int]:
+    """The stop rules, independently: ("ok" or "pagination", pages, records)."""
+    cursor = records = 0
+    steps = [*script, (0, 0)]  # past the script the simulator answers 0 records, next 0
+    for pages, (count, raw_next) in enumerate(steps, start=1):
+        records += count
+        if raw_next is None or raw_next == "":
+            return "ok", pages, records
+        if isinstance(raw_next, bool):
+            return "pagination", pages, records
+        if isinstance(raw_next, float) and raw_next.is_integer():
+            raw_next = int(raw_next)
+        if isinstance(raw_next, str) and raw_next.strip().isdigit():
+            raw_next = int(raw_next.strip())
+        if not isinstance(raw_next, int) or raw_next < 0:
+            return "pagination", pages, records
+        if raw_next == 0:
+            return "ok", pages, records
+        if raw_next <= cursor:
+            return "pagination", pages, records
+        if count < PAGE_SIZE:
+            return "ok", pages, records  # a short page ends it (with a warning)
+        if pages >= MAX_PAGES:
+            return "pagination", pages, records
+        cursor = raw_next
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def paging_sim() -> Iterator[Simulator]:
+    sim = Simulator([SimAccount(token="tok-prop", autoresponders=PAGE_SIZE + 1)]).start()
+    yield sim
+    sim.stop()
+
+
+@given(scripts)
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_pagination_stops_exactly_where_the_rules_say(
+    paging_sim: Simulator, script: list[tuple[int, Any]]
+) -> None:
+    paging_sim.set_fault("demo", "scripted", pages=[list(page) for page in script])
+    paging_sim.reset_counts()
+    account = AccountConfig(
+        name="acme",
+        api_url=paging_sim.url,
+        username="demo",
+        usertoken=Secret("tok-prop"),
+        poll_interval=60,
+        timeout=5,
+        stale_after=600,
+        page_size=PAGE_SIZE,
+    )
+    received: list[dict[str, Any]] = []
+    client = PinpointeClient(account, max_pages=MAX_PAGES)
+    outcome, pages, records = expected_outcome(script)
+    try:
+        result = client.fetch("autoresponder", received.extend)
+    except PollError as error:
+        assert (error.reason, paging_sim.request_count("demo")) == (outcome, pages), script
+    else:
+        got = ("ok", result.pages, len(received))
+        assert got == (outcome, pages, records), script
+        assert paging_sim.request_count("demo") == pages
+    finally:
+        client.close()
+    sent = [request.cursor for request in paging_sim.request_log("demo")]
+    assert sent == sorted(set(sent)), "the cursor sent never repeats or goes back"
+
+
+# -- labels: any Unicode name renders valid exposition ------------------------------
+names = st.text(max_size=40) | st.sampled_from(
+    ['"', "\\", "\n", "\\n", '\\"', "\ud800", "a\udfffb", "🎉" * 5, "\u2028", "\x00", "\r\n", " "]
+)
+ids = st.integers(min_value=0, max_value=10**12) | st.text(min_size=1, max_size=10).filter(
+    lambda text: bool(text.strip())
+)
+
+
+def exposition_of(records: list[dict[str, Any]]) -> str:
+    mapper = FieldMapper()
+    normalised = [mapper.normalise(raw, False).record for raw in records]
+    kept: dict[tuple[str, ...], Any] = {}
+    for record in normalised:  # one record per identity, the first, as the collector keeps
+        if record is not None:
+            kept.setdefault(record.key(), record)
+    snapshot = Snapshot(
+        groupings=(GroupingData("autoresponder", tuple(kept.values()), 0),),
+        unmapped_fields=frozenset(),
+        pages=1,
+        duplicates=0,
+        invalid_records=0,
+        warnings=(),
+    )
+    chunks = render_engagement("acme", snapshot)
+    return b"".join(Exposition([chunks]).parts(False)).decode("utf-8")
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (make test does it)")
+    return subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+
+
+@given(st.lists(st.tuples(ids, names), min_size=1, max_size=6, unique_by=lambda p: str(p[0])))
+@settings(max_examples=60, deadline=None)
+def test_any_unicode_name_renders_valid_exposition(pairs: list[tuple[Any, str]]) -> None:
+    records = [
+        {"autoresponderid": ar_id, "autorespondername": name, "sendsize": "3"}
+        for ar_id, name in pairs
+    ]
+    text = exposition_of(records)
+    parsed = {
+        sample.labels["autoresponder_id"]: sample.labels["autoresponder_name"]
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if family.name == "pinpointe_autoresponder_recipients"
+    }
+    expected: dict[str, str] = {}
+    for ar_id, name in pairs:
+        expected.setdefault(clean_label(str(ar_id).strip()), clean_label(name.strip()))
+    for label_id, name in expected.items():
+        assert parsed.get(label_id) == name, (label_id, name, text)
+    check = promtool_check(text)
+    assert check.returncode == 0, (check.stdout, check.stderr, text)
