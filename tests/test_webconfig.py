@@ -396,3 +396,18 @@ def _version() -> str:
     from exporter import __version__
 
     return __version__
+
+
+def test_the_readme_example_web_config_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n# web-config.yml\n", 1)[1].split("```", 1)[0]
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    server = server_ca.issue_cert("pinpointe-exporter")
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "exporter.crt"))
+    server.private_key_pem.write_to_path(str(tmp_path / "exporter.key"))
+    client_ca.cert_pem.write_to_path(str(tmp_path / "prometheus-ca.crt"))
+    path = tmp_path / "web-config.yml"
+    path.write_text(example)
+    loaded = webconfig.load_web_config(str(path))
+    assert loaded.describe() == "TLS (RequireAndVerifyClientCert), basic auth for 1 users"
+    assert loaded.headers == {"X-Content-Type-Options": "nosniff"}

@@ -1,0 +1,160 @@
+"""Soak: thousands of polls with random faults; memory, threads and file descriptors stay flat.
+
+Bounded to well under two minutes (SOAK_SECONDS, default 45, after a 10 s warm-up).
+The exporter is a real process; its resident memory, threads and open file descriptors
+are read from /proc at two quiet moments (no fault switching, no scraping): after the
+warm-up and at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter.simulator import SimAccount, Simulator
+from tests.conftest import parse_samples, spawn_exporter
+
+TOKEN = "tok-soak-61d2"
+ACCOUNTS = 10
+WARM_UP = 10.0
+RUN = float(os.environ.get("SOAK_SECONDS", "45"))
+# Faults that answer quickly (the slow ones only lower the poll rate), None most often.
+FAULT_CHOICES: list[tuple[str | None, dict[str, object]]] = [
+    (None, {}),
+    (None, {}),
+    (None, {}),
+    (None, {}),
+    ("auth", {}),
+    ("auth_200", {}),
+    ("failed_200", {}),
+    ("errormessage_list", {}),
+    ("echo_token", {}),
+    ("http_500", {}),
+    ("malformed_json", {}),
+    ("html_page", {}),
+    ("truncated", {}),
+    ("reset", {}),
+    ("cut_connection", {}),
+    ("fail_later_pages", {}),
+    ("pagination_repeat", {}),
+    ("pagination_backwards", {}),
+    ("short_pages", {}),
+    ("no_pagination", {}),
+    ("duplicates", {}),
+    ("bad_values", {}),
+    ("odd_names", {}),
+    ("latency", {"seconds": 0.05}),
+    ("big_response", {"bytes": 200_000}),
+]
+
+
+def proc_stats(pid: int) -> tuple[int, int, int]:
+    """(resident bytes, threads, open file descriptors) of a process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = int(fields["VmRSS"].split()[0]) * 1024
+    threads = int(fields["Threads"])
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return rss, threads, fds
+
+
+def background(work: Callable[[], None], stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        while not stop.is_set():
+            work()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_soak_with_random_faults(tmp_path: Path) -> None:
+    names = [f"soak{i}" for i in range(ACCOUNTS)]
+    sim = Simulator(
+        [
+            SimAccount(username=n, token=TOKEN, autoresponders=6, sends_per_autoresponder=2)
+            for n in names
+        ]
+    ).start()
+    config = {
+        "poll_interval": "200ms",
+        "timeout": "2s",
+        "stale_after": "5s",
+        "max_concurrency": ACCOUNTS,
+        "accounts": [
+            {
+                "name": n,
+                "api_url": sim.url,
+                "username": n,
+                "usertoken": TOKEN,
+                "page_size": 4,
+                "groupings": ["autoresponder", "send"] if i % 2 else ["autoresponder"],
+            }
+            for i, n in enumerate(names)
+        ],
+    }
+    handle = spawn_exporter(tmp_path, config)
+    pid = handle.process.pid
+    rng = random.Random(4)
+    scrapes = [0]
+
+    def switch_faults() -> None:
+        name = rng.choice(names)
+        fault, params = rng.choice(FAULT_CHOICES)
+        sim.set_fault(name, fault, **params)
+        time.sleep(0.05)
+
+    def scrape() -> None:
+        gzip = {"Accept-Encoding": "gzip"} if scrapes[0] % 2 else {}
+        assert requests.get(handle.url + "/metrics", headers=gzip, timeout=10).status_code == 200
+        scrapes[0] += 1
+        time.sleep(0.05)
+
+    def run_phase(seconds: float) -> None:
+        stop = threading.Event()
+        threads = [background(switch_faults, stop), background(scrape, stop)]
+        stop.wait(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+        for name in names:
+            sim.set_fault(name, None)
+        time.sleep(3)  # quiet: in-flight polls finish, connections settle
+
+    try:
+        run_phase(WARM_UP)
+        requests_before = sim.request_count()
+        rss_0, threads_0, fds_0 = proc_stats(pid)
+        run_phase(RUN)
+        rss_1, threads_1, fds_1 = proc_stats(pid)
+        polled = sim.request_count() - requests_before
+        assert handle.process.poll() is None
+        samples = parse_samples(handle.get().text)
+    finally:
+        handle.stop()
+        sim.stop()
+
+    logs = handle.logs()
+    polls = logs.count('msg="poll succeeded"') + logs.count(" reason=")
+    summary = (
+        f"{polls} polls, {polled} requests, {scrapes[0]} scrapes; rss {rss_0 / 2**20:.1f} -> "
+        f"{rss_1 / 2**20:.1f} MiB, threads {threads_0} -> {threads_1}, fds {fds_0} -> {fds_1}"
+    )
+    print(summary)
+    assert polls >= 2000, summary
+    assert rss_1 - rss_0 < 10 * 2**20, summary
+    assert threads_1 <= threads_0 + 2, summary
+    assert fds_1 <= fds_0 + 2, summary
+    errors = sum(v for (n, _), v in samples.items() if n == "pinpointe_poll_errors_total")
+    assert errors >= 100, summary  # the faults did bite
+    assert "Traceback" not in logs and "poll failed unexpectedly" not in logs
+    assert TOKEN not in logs
