@@ -366,7 +366,7 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 class _OpenDeflate:
     """Compressed data that later bytes can be appended to without recompressing it."""
 
-    blocks: tuple[bytes, ...]
+    head: bytes  # the gzip header and every chunk's compressed data, joined (one write)
     crc: int
     size: int
 
@@ -376,7 +376,7 @@ class _OpenDeflate:
         for chunk in chunks:
             crc = crc32_combine(crc, chunk.crc, len(chunk.data))
             size += len(chunk.data)
-        return cls(tuple(chunk.deflated for chunk in chunks), crc, size)
+        return cls(b"".join([_GZIP_HEADER, *(chunk.deflated for chunk in chunks)]), crc, size)
 
     def finish(self, tail: bytes) -> list[bytes]:
         compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -384,7 +384,7 @@ class _OpenDeflate:
         trailer = struct.pack(
             "<II", zlib.crc32(tail, self.crc), (self.size + len(tail)) & 0xFFFFFFFF
         )
-        return [_GZIP_HEADER, *self.blocks, end, trailer]
+        return [self.head, end + trailer]
 
 
 # CRC-32 of a concatenation from the CRCs of its parts, as zlib's crc32_combine (which
