@@ -17,6 +17,10 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
 demo: $(VENV)/.runtime
 	$(BIN)/pinpointe-exporter --demo
 
@@ -34,6 +38,11 @@ test: system-deps lint
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
 manifests: $(VENV)/.test
 	$(BIN)/python scripts/gen-k8s-manifests
+
+# Not part of `make test`: about 10 minutes; needs wrk, nginx and prometheus-pushgateway
+# (each one missing is reported as skipped).
+bench: $(VENV)/.bench
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
