@@ -519,7 +519,7 @@ http {{
     def polls_logged(self) -> int:
         return (self.workdir / "exporter.log").read_text().count('"poll succeeded"')
 
-    def one_poll(self, pid: int) -> tuple[float, float]:
+    def one_poll(self) -> tuple[float, float]:
         """Let the waiting poll run; (time the gate opened, time the poll was published)."""
         wait_until(lambda: self.sim.waiting > 0, 60, "the next poll to wait at the gate")
         logged = self.polls_logged()
@@ -534,7 +534,7 @@ http {{
         wait_until(lambda: self.sim.waiting > 0, 60, "the next poll to wait at the gate")
         self.settle(pid)
         ticks = cpu_ticks(pid)
-        opened, published = self.one_poll(pid)
+        opened, published = self.one_poll()
         self.settle(pid)
         poll.wall = published - opened
         poll.cpu = (cpu_ticks(pid) - ticks) / CLK_TCK
@@ -551,7 +551,7 @@ http {{
         ]
         loop = start_loop(self.urls["exporter"], True, 1, 3600, 1)
         time.sleep(0.5)
-        opened, published = self.one_poll(pid)
+        opened, published = self.one_poll()
         loop.terminate()
         during = [
             end - start for start, end in loop_results(loop) if start >= opened and end <= published
