@@ -14,7 +14,8 @@ import requests
 import trustme
 import yaml
 
-from tests.conftest import ExporterProcess, parse_samples, spawn_exporter
+from tests.conftest import ExporterProcess, parse_samples, spawn_exporter, wait_for
+from tests.test_soak import proc_stats
 
 StartExporter = Callable[..., ExporterProcess]
 
@@ -160,6 +161,7 @@ def test_stalled_tls_handshakes_do_not_block_https_scrapes(tmp_path: Path) -> No
         return requests.get(url, verify=verify, timeout=5).status_code == 200
 
     handle = spawn_exporter(tmp_path, None, "--demo", f"--web.config.file={web}", ready=ready)
+    _, threads_before, fds_before = proc_stats(handle.process.pid)
     stalled = []
     try:
         for index in range(20):
@@ -179,6 +181,16 @@ def test_stalled_tls_handshakes_do_not_block_https_scrapes(tmp_path: Path) -> No
         ):
             tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert tls.recv(100).startswith(b"HTTP/1.1 200")
+        for sock in stalled:
+            sock.close()
+
+        # the server let go of the abandoned connections and their threads (within the
+        # 10 s handshake timeout at worst); the demo's own poller connection may come and go
+        def released() -> bool:
+            _, threads, fds = proc_stats(handle.process.pid)
+            return threads <= threads_before + 2 and fds <= fds_before + 3
+
+        wait_for(released, timeout=40, what="the stalled connections to be released")
     finally:
         for sock in stalled:
             sock.close()
