@@ -39,6 +39,8 @@ MAX_REQUEST_LINE = 8 * 1024
 MAX_HEADER_BYTES = 32 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 30.0
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 # Checks a request before it is served; returns None to serve it, or (status, headers).
 RequestGuard = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]] | None]
@@ -92,8 +94,6 @@ class ExporterServer(ThreadingHTTPServer):
         self.telemetry_path = telemetry_path
         self.web = web
         self.guard = guard if guard is not None or web is None else web.guard
-        self.response_headers = dict(web.headers) if web is not None else {}
-        self.ssl_context = web.ssl_context if web is not None else None
         super().__init__(("::" if self.dual_stack else host, address[1]), _Handler)
 
     def server_bind(self) -> None:
@@ -103,12 +103,15 @@ class ExporterServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Runs in the connection's own thread: the TLS handshake happens here."""
-        if self.ssl_context is None:
+        if self.web is not None:
+            self.web.refresh()
+        context = self.web.ssl_context if self.web is not None else None
+        if context is None:
             super().finish_request(request, client_address)
             return
         request.settimeout(HANDSHAKE_TIMEOUT)
         try:
-            connection = self.ssl_context.wrap_socket(request, server_side=True)
+            connection = context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             log.debug(
                 "TLS handshake failed",
@@ -127,6 +130,22 @@ class ExporterServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
             connection.close()
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a plain connection gracefully: FIN first, then read what the client was
+        still sending (up to LINGER_BYTES, for at most LINGER_SECONDS), so that closing
+        with unread data does not reset the connection before the client has read our
+        answer (a 405 or 431 sent before the request was fully read)."""
+        with contextlib.suppress(OSError):
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_SECONDS)
+            drained = 0
+            while drained < LINGER_BYTES:
+                chunk = request.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        self.close_request(request)
 
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="http", daemon=True)
@@ -249,7 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        for name, value in {**self.server.response_headers, **headers}.items():
+        extra = self.server.web.headers if self.server.web is not None else {}
+        for name, value in {**extra, **headers}.items():
             self.send_header(name, value)
         self.end_headers()
         if getattr(self, "_head", False) or self.command == "HEAD":

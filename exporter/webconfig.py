@@ -22,8 +22,13 @@ node_exporter or Prometheus works here::
 Differences from exporter-toolkit, all refused at start with a message rather than
 silently weakened: ``RequestClientCert`` and ``RequireAnyClientCert`` (they accept
 unverified certificates, which Python's ssl cannot do) and ``curve_preferences``.
-The file is read once at start; restart the exporter to apply a change.
 Relative file names are relative to the web config file's directory.
+
+Like exporter-toolkit, changes are picked up while running: before each new
+connection the web config file and the certificate, key and CA files it names are
+checked (a stat each), and when one changed the whole file is read again. A renewed
+certificate is served from the next connection on; a broken change is logged and the
+previous configuration stays in force.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -51,6 +57,8 @@ import bcrypt
 import yaml
 
 from exporter.config import parse_duration
+
+log = logging.getLogger("exporter.webconfig")
 
 
 class WebConfigError(ValueError):
@@ -135,6 +143,7 @@ class WebConfig:
         users: Mapping[str, bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         rate_limit: tuple[float, int] | None = None,
+        watched: tuple[str, ...] = (),
     ) -> None:
         self.source = source
         self.ssl_context = ssl_context
@@ -152,6 +161,44 @@ class WebConfig:
             self._dummy_hash = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
         self._tokens = float(rate_limit[1]) if rate_limit else 0.0
         self._refilled = time.monotonic()
+        self._watched = watched
+        self._stamp = _stamp(watched)
+        self._reload_lock = threading.Lock()
+
+    # -- reloading ---------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the web config again if it, or a file it names, changed since last time."""
+        if not self._watched or _stamp(self._watched) == self._stamp:
+            return
+        with self._reload_lock:
+            stamp = _stamp(self._watched)
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            try:
+                fresh = load_web_config(self.source)
+            except WebConfigError as exc:
+                log.error(
+                    f"the changed web config is not valid, the previous one stays in force: {exc}",
+                    extra={"fields": {"file": self.source}},
+                )
+                return
+            with self._lock:
+                self.ssl_context = fresh.ssl_context
+                self.client_auth_type = fresh.client_auth_type
+                self.allowed_sans = fresh.allowed_sans
+                self.users = fresh.users
+                self.headers = fresh.headers
+                self.rate_limit = fresh.rate_limit
+                self._dummy_hash = fresh._dummy_hash
+                self._verified.clear()
+                self._tokens = fresh._tokens
+                self._watched = fresh._watched
+                self._stamp = _stamp(fresh._watched)
+            log.info(
+                "web config reloaded",
+                extra={"fields": {"file": self.source, "web": self.describe()}},
+            )
 
     @property
     def tls(self) -> bool:
@@ -215,6 +262,18 @@ class WebConfig:
             return False
 
 
+def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int, int] | None, ...]:
+    stamps: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
+    return tuple(stamps)
+
+
 def _bcrypt_cost(hashed: bytes) -> int:
     match = _BCRYPT_HASH.match(hashed.decode("ascii", "replace"))
     return int(match[1]) if match else 10
@@ -254,10 +313,12 @@ def load_web_config(path: str) -> WebConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise WebConfigError(f"{path}: cannot read the web config file: {exc.strerror}") from None
-    return parse_web_config(text, path)
+    return parse_web_config(text, path, watch=True)
 
 
-def parse_web_config(text: str, source: str) -> WebConfig:
+def parse_web_config(text: str, source: str, watch: bool = False) -> WebConfig:
+    """Validate web config text; with ``watch``, ``source`` and the files it names are
+    watched for changes (see WebConfig.refresh)."""
     reader = _Reader(source, Path(source).parent)
     try:
         document = yaml.safe_load(text)
@@ -266,19 +327,21 @@ def parse_web_config(text: str, source: str) -> WebConfig:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise reader.fail("", f"invalid YAML{where}") from None
     if document is None:
-        return WebConfig(source)
+        return WebConfig(source, watched=(source,) if watch else ())
     top = reader.mapping(document, "", _TOP_KEYS)
     tls, auth_type, sans = _read_tls(reader, top.get("tls_server_config"))
     headers = _read_http(reader, top.get("http_server_config"))
     users = _read_users(reader, top.get("basic_auth_users"))
     rate_limit = _read_rate_limit(reader, top.get("rate_limit"))
-    return WebConfig(source, tls, auth_type, sans, users, headers, rate_limit)
+    watched = (source, *reader.files) if watch else ()
+    return WebConfig(source, tls, auth_type, sans, users, headers, rate_limit, watched)
 
 
 class _Reader:
     def __init__(self, source: str, directory: Path) -> None:
         self.source = source
         self.directory = directory
+        self.files: list[str] = []  # every file the config names, to watch for changes
 
     def fail(self, path: str, problem: str) -> WebConfigError:
         return WebConfigError(
@@ -315,6 +378,7 @@ class _Reader:
             raise self.fail(path, f"file {resolved} does not exist")
         if not os.access(resolved, os.R_OK):
             raise self.fail(path, f"file {resolved} is not readable")
+        self.files.append(str(resolved))
         return str(resolved)
 
     def boolean(self, value: Any, path: str) -> bool:

@@ -22,7 +22,7 @@ import yaml
 
 from exporter import webconfig
 from exporter.webconfig import WebConfig, WebConfigError, parse_web_config
-from tests.conftest import ExporterProcess, parse_samples, run_exporter, spawn_exporter
+from tests.conftest import ExporterProcess, parse_samples, run_exporter, spawn_exporter, wait_for
 
 PASSWORD = "correct horse battery staple"
 COST = 4  # the lowest bcrypt cost keeps the tests fast; production hashes use 10+
@@ -411,3 +411,51 @@ def test_the_readme_example_web_config_is_valid(tmp_path: Path) -> None:
     loaded = webconfig.load_web_config(str(path))
     assert loaded.describe() == "TLS (RequireAndVerifyClientCert), basic auth for 1 users"
     assert loaded.headers == {"X-Content-Type-Options": "nosniff"}
+
+
+def test_changes_are_picked_up_without_a_restart(tmp_path: Path, secured: StartSecured) -> None:
+    """A renewed certificate and a changed password apply from the next connection; a
+    broken change is logged and the previous configuration stays in force."""
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    old_ca.cert_pem.write_to_path(str(tmp_path / "old-ca.pem"))
+    new_ca.cert_pem.write_to_path(str(tmp_path / "new-ca.pem"))
+
+    def install(ca: trustme.CA) -> None:
+        issued = ca.issue_cert("127.0.0.1")
+        issued.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+        issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+
+    install(old_ca)
+    web = {
+        "tls_server_config": {
+            "cert_file": str(tmp_path / "server.crt"),
+            "key_file": str(tmp_path / "server.key"),
+        },
+        "basic_auth_users": {"prometheus": bcrypt_hash("first")},
+    }
+    old, new = str(tmp_path / "old-ca.pem"), str(tmp_path / "new-ca.pem")
+    handle = secured(web, verify=old, auth=("prometheus", "first"))
+    url = https(handle)
+
+    install(new_ca)
+
+    def serves_new_certificate() -> bool:
+        return requests.get(url, verify=new, auth=("prometheus", "first"), timeout=5).ok
+
+    wait_for(serves_new_certificate, what="the renewed certificate")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url, verify=old, timeout=5)
+
+    web["basic_auth_users"] = {"prometheus": bcrypt_hash("second")}
+    (tmp_path / "web-0.yml").write_text(yaml.safe_dump(web))
+    wait_for(
+        lambda: requests.get(url, verify=new, auth=("prometheus", "second"), timeout=5).ok,
+        what="the new password",
+    )
+    assert requests.get(url, verify=new, auth=("prometheus", "first")).status_code == 401
+
+    (tmp_path / "server.key").write_text("not a key")
+    assert requests.get(url, verify=new, auth=("prometheus", "second"), timeout=5).ok
+    wait_for(lambda: "the previous one stays in force" in handle.logs(), what="the error")
+    assert "tls_server_config.cert_file: cannot load the certificate and key" in handle.logs()
+    assert "web config reloaded" in handle.logs()
