@@ -296,7 +296,7 @@ class Bench:
         ).start("127.0.0.1", 0)
 
     def close(self) -> None:
-        self.sim.gate.set()
+        # The gate stays shut: a poll waiting at it just goes away with the exporter.
         for process in self.processes.values():
             stop(process)
         self.sim.stop()
