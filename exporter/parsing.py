@@ -13,7 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-CREDENTIAL_WORDS = re.compile(r"credential|authenticat|usertoken|token|password|login", re.I)
+# Words of a FAILED message that mean the credentials were refused. Not a bare "token":
+# a message quoting the request back would name the usertoken field.
+CREDENTIAL_WORDS = re.compile(
+    r"credential|authenticat|password|login|\b(?:invalid|wrong|bad|expired|unknown)\s+(?:user)?token",
+    re.I,
+)
 
 
 class ResponseError(Exception):

@@ -312,7 +312,7 @@ class PinpointeClient:
             )
         return PollError(
             "connection",
-            f"cannot connect to {self.account.api_url} ({_root_cause(exc)}); "
+            f"the connection to {self.account.api_url} failed ({_root_cause(exc)}); "
             "check api_url and the network",
         )
 

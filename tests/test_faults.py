@@ -86,7 +86,7 @@ FAILING = {
         "Pinpointe refused the request: Autoresponder statistics unavailable; "
         "Please try again later; check request_type",
     ),
-    "echo_token": Failing("echo_token", "auth", '\\"usertoken\\": \\"<redacted>\\"'),
+    "echo_token": Failing("echo_token", "api_failed", '\\"usertoken\\": \\"<redacted>\\"'),
     "malformed_json": Failing(
         "malformed_json", "invalid_response", "a body that is not JSON (truncated or malformed JSON"
     ),
