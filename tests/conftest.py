@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config import AccountConfig, Secret
 from exporter.simulator import SimAccount, Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,32 @@ def account_config(
     return config
 
 
+def account_settings(
+    sim: Simulator, token: str, name: str = "acme", username: str = "demo", **overrides: Any
+) -> AccountConfig:
+    """Typed settings of one account polling ``sim`` (for in-process client tests)."""
+    account = AccountConfig(
+        name=name,
+        api_url=sim.url,
+        username=username,
+        usertoken=Secret(token),
+        poll_interval=60,
+        timeout=5,
+        stale_after=600,
+    )
+    return replace(account, **overrides)
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` on an exposition; fails the test if promtool is missing."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (make test does it)")
+    return subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+
+
 @dataclass
 class ExporterProcess:
     process: subprocess.Popen[bytes]
@@ -160,37 +188,11 @@ def exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
         wait_ready: bool = True,
         env: dict[str, str] | None = None,
     ) -> ExporterProcess:
-        port = free_port()
-        index = len(started)
-        config_path = tmp_path / f"config-{index}.yaml"
-        if config is not None:
-            write_config(config_path, config)
-        log_path = tmp_path / f"exporter-{index}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "exporter",
-                    f"--config.file={config_path}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    *args,
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env={**os.environ, **(env or {})},
-            )
-        handle = ExporterProcess(process, port, log_path, config_path)
+        path = "/-/ready" if wait_ready else "/-/healthy"
+        handle = spawn_exporter(
+            tmp_path, config, *args, env=env, ready=lambda h: h.get(path).status_code == 200
+        )
         started.append(handle)
-
-        def serving() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"exporter exited with {process.returncode}:\n{handle.logs()}")
-            path = "/-/ready" if wait_ready else "/-/healthy"
-            return handle.get(path).status_code == 200
-
-        wait_for(serving, what="the exporter to serve")
         return handle
 
     yield start

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from exporter.collect import Collector
-from exporter.config import AccountConfig, Secret, Selector
+from exporter.config import AccountConfig, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
+from tests.conftest import account_settings
 
 StartSimulator = Callable[..., Simulator]
 TOKEN = "tok-3f9a1c77e2"
 
 
 def account_for(sim: Simulator, **overrides: Any) -> AccountConfig:
-    account = AccountConfig(
-        name="acme",
-        api_url=sim.url,
-        username="demo",
-        usertoken=Secret(TOKEN),
-        poll_interval=60,
-        timeout=5,
-        stale_after=600,
-    )
-    return replace(account, **overrides)
+    return account_settings(sim, TOKEN, **overrides)
 
 
 def collect(sim: Simulator, **overrides: Any) -> Any:

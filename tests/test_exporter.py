@@ -6,15 +6,12 @@ import gzip
 import json
 import os
 import re
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from exporter import __version__
@@ -24,6 +21,7 @@ from tests.conftest import (
     account_config,
     labels,
     parse_samples,
+    promtool_check,
     run_exporter,
     series,
     wait_for,
@@ -46,15 +44,6 @@ ENGAGEMENT = (
     "bounces",
     "complaints",
 )
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is missing: apt-get install prometheus (make test does it)")
-    return subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
 
 
 def fast_config(sim: Simulator, **account: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from exporter.config import AccountConfig, Secret
 from exporter.pinpointe import MAX_PAGES
 from exporter.poller import AccountPoller
 from exporter.simulator import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES, SimAccount, Simulator
@@ -26,13 +25,14 @@ from exporter.state import Store
 from tests.conftest import (
     ExporterProcess,
     Labels,
+    account_settings,
     labels,
     parse_samples,
+    promtool_check,
     series,
     spawn_exporter,
     wait_for,
 )
-from tests.test_exporter import promtool_check
 
 TOKEN = "tok-faults-5d0c9e"
 FROZEN = 1_780_000_000.0
@@ -391,16 +391,7 @@ def test_endless_pagination_hits_the_page_cap_and_keeps_the_snapshot(
     """The cap is 10,000 pages; the poller's client gets a cap of 20 to keep this fast."""
     now = [FROZEN]
     sim = simulator(SimAccount(token=TOKEN, autoresponders=25), clock=lambda: now[0])
-    account = AccountConfig(
-        name="acme",
-        api_url=sim.url,
-        username="demo",
-        usertoken=Secret(TOKEN),
-        poll_interval=60,
-        timeout=5,
-        stale_after=600,
-        page_size=PAGE_SIZE,
-    )
+    account = account_settings(sim, TOKEN, page_size=PAGE_SIZE)
     store = Store(["acme"])
     poller = AccountPoller(account, store, threading.Semaphore(1), threading.Event())
     poller.client.max_pages = 20

@@ -7,7 +7,6 @@ import gzip
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.collect import Collector
-from exporter.config import AccountConfig, Secret, Selector
+from exporter.config import AccountConfig, Selector
 from exporter.metrics import Chunk, Exposition, HealthFacts, crc32_combine, render_health
 from exporter.pinpointe import PinpointeClient
 from exporter.simulator import SimAccount, Simulator
-from tests.conftest import ExporterProcess, account_config, run_exporter, wait_for, write_config
+from tests.conftest import (
+    ExporterProcess,
+    account_config,
+    account_settings,
+    run_exporter,
+    wait_for,
+    write_config,
+)
 
 StartSimulator = Callable[..., Simulator]
 StartExporter = Callable[..., ExporterProcess]
@@ -27,16 +33,7 @@ TOKEN = "tok-perf-51c0"
 
 
 def account_for(sim: Simulator, username: str = "demo", **overrides: Any) -> AccountConfig:
-    account = AccountConfig(
-        name=username,
-        api_url=sim.url,
-        username=username,
-        usertoken=Secret(TOKEN),
-        poll_interval=60,
-        timeout=10,
-        stale_after=600,
-    )
-    return replace(account, **overrides)
+    return account_settings(sim, TOKEN, name=username, username=username, timeout=10, **overrides)
 
 
 def test_one_request_per_page_for_every_grouping(simulator: StartSimulator) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from exporter.metrics import Exposition, render_engagement
 from exporter.parsing import Page, ResponseError, parse_body
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
+from tests.conftest import promtool_check
 
 REASONS = {"invalid_response", "pagination", "auth", "api_failed"}
 KEYS = ["status", "data", "pagination", "next", "response", "item", "errormessage", "0", "1"]
@@ -233,15 +232,6 @@ def exposition_of(records: list[dict[str, Any]]) -> str:
     )
     chunks = render_engagement("acme", snapshot)
     return b"".join(Exposition([chunks]).parts(False)).decode("utf-8")
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool is missing: apt-get install prometheus (make test does it)")
-    return subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
 
 
 @given(st.lists(st.tuples(ids, names), min_size=1, max_size=6, unique_by=lambda p: str(p[0])))
