@@ -1,0 +1,27 @@
+"""A Pinpointe JSON API simulator: GetAutoresponderResults as documented, on real HTTP.
+
+Figures are deterministic from (seed, autoresponder, send, time) and only grow with
+time: every send keeps reaching new subscribers at its own rate, and opens, clicks,
+bounces and the rest are fixed fractions of its recipients, so unique opens <= opens
+<= recipients always holds. Used by the tests, by ``--demo`` and by the benchmarks.
+
+Run alone: ``python -m exporter.simulator --port 8080 --autoresponders 50``.
+"""
+
+from exporter.simulator.data import EPOCH, SimAccount
+from exporter.simulator.faults import BAD_VALUES, DUPLICATE_MARKER, FAULTS, ODD_NAMES, FaultCall
+from exporter.simulator.server import RequestRecord, Simulator
+from exporter.simulator.wire import CREDENTIALS_FAILED
+
+__all__ = [
+    "BAD_VALUES",
+    "CREDENTIALS_FAILED",
+    "DUPLICATE_MARKER",
+    "EPOCH",
+    "FAULTS",
+    "ODD_NAMES",
+    "FaultCall",
+    "RequestRecord",
+    "SimAccount",
+    "Simulator",
+]

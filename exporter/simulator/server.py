@@ -1,0 +1,377 @@
+"""The simulator's HTTP server: the API, the admin endpoints and fault dispatch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from exporter.simulator.data import SimAccount, send_figures, send_model
+from exporter.simulator.faults import FAULT_PARAMS, FAULTS, FaultCall, request_cursor
+from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed, handler_send
+
+log = logging.getLogger("exporter.simulator")
+
+
+class Simulator:
+    """A threaded HTTP server answering like Pinpointe's apijson.php for some accounts."""
+
+    def __init__(
+        self, accounts: list[SimAccount] | None = None, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.accounts = {a.username: a for a in (accounts or [SimAccount()])}
+        self.clock = clock or time.time
+        self._faults: dict[str, str | None] = {}
+        self._fault_params: dict[str, dict[str, Any]] = {}
+        self._fault_requests: Counter[str] = Counter()
+        self._log: deque[RequestRecord] = deque(maxlen=100_000)
+        self._closing = threading.Event()
+        self._requests: Counter[str] = Counter()
+        self._requests_by_grouping: Counter[tuple[str, str]] = Counter()
+        self.seen: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
+        self._closing.clear()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "simulator not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/apijson.php"
+
+    def stop(self) -> None:
+        self._closing.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- control -----------------------------------------------------------------
+    def set_fault(self, username: str, fault: str | None, **params: Any) -> None:
+        """Make every request of ``username`` answer with ``fault`` (None: answer normally).
+
+        ``params`` tune the fault (see FAULT_PARAMS), e.g. ``seconds`` for latency and
+        hang, ``retry_after`` for rate_limited and http_503; ``later_pages=True``
+        applies any fault only to requests for a page after the first.
+        """
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+        unknown = set(params) - {"later_pages", *FAULT_PARAMS.get(fault or "", {})}
+        if unknown:
+            raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
+        with self._lock:
+            self._faults[username] = fault
+            self._fault_params[username] = dict(params)
+            self._fault_requests[username] = 0
+
+    def fault_of(self, username: str) -> str | None:
+        with self._lock:
+            return self._faults.get(username)
+
+    def request_log(self, username: str | None = None) -> list[RequestRecord]:
+        """Every API request received (newest 100,000), with when it came and was answered."""
+        with self._lock:
+            return [r for r in self._log if username in (None, r.username)]
+
+    def request_count(self, username: str | None = None, grouping: str | None = None) -> int:
+        with self._lock:
+            if grouping is not None:
+                return sum(
+                    n
+                    for (user, g), n in self._requests_by_grouping.items()
+                    if g == grouping and username in (None, user)
+                )
+            if username is None:
+                return sum(self._requests.values())
+            return self._requests[username]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._requests_by_grouping.clear()
+            self.seen.clear()
+            self._log.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": dict(self._requests), "total": sum(self._requests.values())}
+
+    # -- the data ----------------------------------------------------------------
+    def records(
+        self, username: str, grouping: str = "autoresponder", now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Every record the account holds for a grouping, as the API would serve it."""
+        account = self.accounts[username]
+        moment = self.clock() if now is None else now
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        return [
+            self._record(account, position, grouping, moment, range(account.autoresponders))
+            for position in range(account.autoresponders * per_ar)
+        ]
+
+    def _record(
+        self,
+        account: SimAccount,
+        position: int,
+        grouping: str,
+        moment: float,
+        indices: range | list[int],
+    ) -> dict[str, Any]:
+        """The record at ``position`` of the selected autoresponders' records."""
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        index = indices[position // per_ar]
+        record: dict[str, Any] = {
+            "autoresponderid": index + 1,
+            "autorespondername": account.autoresponder_name(index),
+        }
+        if grouping == "send":
+            send = position % per_ar
+            model = send_model(account, index, send)
+            record.update(send_figures(model, moment))
+            record.update(
+                statid=(index + 1) * 10_000 + send,
+                starttime=model.start,
+                finishtime=model.start + 3_600,
+            )
+        else:
+            totals: Counter[str] = Counter()
+            for send in range(account.sends_per_autoresponder):
+                totals.update(send_figures(send_model(account, index, send), moment))
+            record.update(totals)
+        return self._present(account, record)
+
+    def _present(self, account: SimAccount, record: dict[str, Any]) -> dict[str, Any]:
+        record.update(account.extra_fields)
+        if account.numbers_as_strings:
+            return {k: str(v) if isinstance(v, int) else v for k, v in record.items()}
+        return record
+
+    def _select(
+        self, account: SimAccount, details: dict[str, Any]
+    ) -> tuple[range | list[int], str]:
+        grouping = str(details.get("grouping") or "autoresponder").lower()
+        if "autoresponderid" in details:
+            try:
+                wanted = int(details["autoresponderid"])
+            except (TypeError, ValueError):
+                return [], grouping
+            return ([wanted - 1] if 1 <= wanted <= account.autoresponders else []), grouping
+        if "autorespondername" in details:
+            name = str(details["autorespondername"])
+            return [
+                i for i in range(account.autoresponders) if account.autoresponder_name(i) == name
+            ], grouping
+        return range(account.autoresponders), grouping
+
+    # -- the API -----------------------------------------------------------------
+    def answer(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) for one decoded request body."""
+        if not isinstance(request, dict):
+            return 400, failed("Invalid request: the body must be a JSON object")
+        username = str(request.get("username", ""))
+        account = self.accounts.get(username)
+        if account is None or request.get("usertoken") != account.token:
+            return 401, failed(CREDENTIALS_FAILED)
+        method = str(request.get("requestmethod", "")).lower()
+        request_type = request.get("requesttype")
+        if method in ("authentication", "apitest"):
+            return 200, {"status": "SUCCESS", "data": {"userid": "1", "username": username}}
+        if method != METHOD:
+            return 400, failed(f"Unknown requestmethod {request.get('requestmethod')!r}")
+        if request_type not in ("Stats", "Autoresponders"):
+            return 400, failed(f"Unknown requesttype {request_type!r}")
+        details = request.get("details") or {}
+        if not isinstance(details, dict):
+            return 400, failed("details must be an object")
+        indices, grouping = self._select(account, details)
+        if grouping not in ("autoresponder", "send"):
+            return 400, failed(f"Unknown grouping {grouping!r}")
+        with self._lock:
+            self._requests_by_grouping[(username, grouping)] += 1
+            self.seen.append(
+                {"username": username, "requesttype": request_type, "details": details}
+            )
+        return 200, self._page(account, indices, grouping, details.get("pagination"))
+
+    def _page(
+        self,
+        account: SimAccount,
+        indices: range | list[int],
+        grouping: str,
+        pagination: Any,
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            if account.latency > 0:
+                time.sleep(account.latency)
+            return self._page_now(account, indices, grouping, pagination)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def peak_in_flight(self, reset: bool = False) -> int:
+        """Most page answers that were being generated at the same time (since the reset)."""
+        with self._lock:
+            peak = self._peak_in_flight
+            if reset:
+                self._peak_in_flight = self._in_flight
+            return peak
+
+    def _page_now(
+        self,
+        account: SimAccount,
+        indices: range | list[int],
+        grouping: str,
+        pagination: Any,
+    ) -> dict[str, Any]:
+        moment = self.clock()
+        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+        total = len(indices) * per_ar
+        start, limit = 0, total
+        if isinstance(pagination, dict):
+            start = max(0, int(pagination.get("next") or 0))
+            limit = max(1, int(pagination.get("limit") or total or 1))
+        end = min(total, start + limit)
+        records = [
+            self._record(account, position, grouping, moment, indices)
+            for position in range(start, end)
+        ]
+        following = end if end < total else 0
+        return self._envelope(account, records, following if isinstance(pagination, dict) else None)
+
+    def _envelope(
+        self, account: SimAccount, records: list[dict[str, Any]], following: int | None
+    ) -> dict[str, Any]:
+        data: Any = records
+        if account.envelope == "indexed":
+            data = {str(i): r for i, r in enumerate(records)}
+        elif account.envelope == "item":
+            data = {"item": records}
+        elif account.envelope == "single-item":
+            data = {"item": records[0]} if len(records) == 1 else {"item": records}
+        body: dict[str, Any] = {"status": account.status_word, "data": data}
+        section = None if following is None else {"next": following}
+        if section is not None and account.pagination_in == "data":
+            body["data"] = {"item": records, "pagination": section}
+        elif section is not None:
+            body["pagination"] = section
+        if account.envelope == "response" or account.pagination_in == "response":
+            body = {"response": body}
+        return body
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One API request as the simulator saw it (monotonic clock of the simulator process)."""
+
+    username: str
+    received: float
+    answered: float | None  # when the status line went out; None if no response was sent
+    status: int | None
+    cursor: int
+
+
+def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "pinpointe-simulator"
+        disable_nagle_algorithm = True
+        pending: tuple[str, float, int] | None = None  # an API request not yet logged
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug(format % args)
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            # Logged before the answer leaves, so the log is complete once a client has it.
+            self._log_request(time.monotonic(), code)
+            super().send_response(code, message)
+
+        def _log_request(self, answered: float | None, status: int | None) -> None:
+            if self.pending is not None:
+                username, received, cursor = self.pending
+                self.pending = None
+                with sim._lock:
+                    sim._log.append(RequestRecord(username, received, answered, status, cursor))
+
+        def _json_body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            return json.loads(raw)
+
+        def do_GET(self) -> None:
+            if self.path == "/admin/stats":
+                handler_send(self, 200, sim.stats())
+            else:
+                handler_send(self, 404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            received = time.monotonic()
+            try:
+                body = self._json_body()
+            except (ValueError, UnicodeDecodeError):
+                handler_send(self, 400, failed("Invalid request: malformed JSON"))
+                return
+            if self.path == "/admin/fault":
+                try:
+                    params = body.get("params") or {}
+                    if not isinstance(params, dict):
+                        raise TypeError("params must be an object")
+                    sim.set_fault(str(body["username"]), body.get("fault"), **params)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    handler_send(self, 400, {"error": str(exc)})
+                    return
+                handler_send(self, 200, {"ok": True})
+                return
+            if self.path.split("?")[0] != "/apijson.php":
+                handler_send(self, 404, {"error": "not found"})
+                return
+            username = str(body.get("username", "")) if isinstance(body, dict) else ""
+            cursor = request_cursor(body)[0]
+            self.pending = (username, received, cursor)
+            with sim._lock:
+                sim._requests[username] += 1
+                fault = sim._faults.get(username)
+                params = sim._fault_params.get(username, {})
+                sequence = sim._fault_requests[username]
+                sim._fault_requests[username] += 1
+            try:
+                if fault is None or (params.get("later_pages") and cursor == 0):
+                    handler_send(self, *sim.answer(body))
+                    return
+                call = FaultCall(
+                    self,
+                    body,
+                    sim.answer,
+                    {**FAULT_PARAMS.get(fault, {}), **params},
+                    sequence,
+                    lambda: sim._closing.is_set() or sim.fault_of(username) != fault,
+                )
+                FAULTS[fault](call)
+            finally:
+                self._log_request(None, None)  # no answer was sent (hang, reset)
+
+    return Handler
