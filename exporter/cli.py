@@ -25,9 +25,6 @@ from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
 
-DEMO_INTERVAL = 15.0
-DEMO_AUTORESPONDERS = 25
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -129,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     for account in settings.accounts:
-        logs.register_secret(account.usertoken.reveal())
+        for form in account.usertoken.forms():
+            logs.register_secret(form)
     if shard is not None:
         index, count = shard
         settings = replace(
@@ -261,7 +259,7 @@ def _serve(
     if demo:
         log.info(
             f"demo mode: serving SIMULATED Pinpointe data, not a real account; open {url}",
-            extra={"fields": {"poll_interval_seconds": DEMO_INTERVAL}},
+            extra={"fields": {"poll_interval_seconds": settings.poll_interval}},
         )
     while not stop.wait(1.0):
         pass

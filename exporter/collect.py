@@ -16,6 +16,9 @@ from exporter.fields import FieldMapper, Record
 from exporter.pinpointe import PinpointeClient
 
 MAX_PROBLEMS_REPORTED = 5
+# pinpointe_unmapped_field_info series per account at most: a server putting ids in
+# field names must not create unbounded series.
+MAX_UNMAPPED_FIELDS = 100
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,6 @@ class Snapshot:
     groupings: tuple[GroupingData, ...]
     unmapped_fields: frozenset[str]
     pages: int
-    duplicates: int
-    invalid_records: int
     warnings: tuple[str, ...]
 
     @property
@@ -59,13 +60,19 @@ class Collector:
         groupings: list[GroupingData] = []
         unmapped: set[str] = set()
         warnings: list[str] = []
-        pages = duplicates = invalid = 0
+        pages = duplicates = 0
         for grouping in self.account.groupings:
             batch = _Batch(self.mapper, per_send=grouping == "send")
             pages += self._fetch(grouping, batch, warnings)
             unmapped.update(batch.unmapped)
-            invalid += batch.invalid
-            warnings.extend(f"grouping {grouping}: skipped a {p}" for p in batch.problems)
+            if len(unmapped) > MAX_UNMAPPED_FIELDS:
+                unmapped = set(sorted(unmapped)[:MAX_UNMAPPED_FIELDS])
+            if batch.invalid:
+                warnings.append(
+                    f"grouping {grouping}: skipped {batch.invalid} records ("
+                    + "; ".join(sorted(set(batch.problems)))
+                    + ")"
+                )
             records = self._select(batch.records, grouping, warnings)
             unique, dropped = _deduplicate(records)
             duplicates += dropped
@@ -74,14 +81,10 @@ class Collector:
             groupings.append(GroupingData(grouping, tuple(unique), batch.skipped))
         if duplicates:
             warnings.append(f"{duplicates} duplicate records were served and counted once")
-        if invalid:
-            warnings.append(f"{invalid} records without identifiers were skipped")
         return Snapshot(
             groupings=tuple(groupings),
             unmapped_fields=frozenset(unmapped),
             pages=pages,
-            duplicates=duplicates,
-            invalid_records=invalid,
             warnings=tuple(warnings),
         )
 

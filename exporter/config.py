@@ -7,6 +7,7 @@ find it without reading code; the loader never echoes a secret value back.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class Secret:
 
     def reveal(self) -> str:
         return self._value
+
+    def forms(self) -> tuple[str, ...]:
+        """The value as it may appear in text: raw, and escaped as JSON (PHP escapes "/")."""
+        as_json = json.dumps(self._value)[1:-1]
+        forms = {self._value, as_json, as_json.replace("/", "\\/")}
+        return tuple(sorted((form for form in forms if form), key=len, reverse=True))
 
     def __repr__(self) -> str:
         return "Secret('<redacted>')"
@@ -312,17 +319,19 @@ def _read_account(
     )
     field_map = _read_field_map(reader, item.get("field_map", {}), f"{path}.field_map")
     interval = default_interval
+    interval_key = "poll_interval"
     if "poll_interval" in item:
-        interval = reader.duration(item["poll_interval"], f"{path}.poll_interval")
+        interval_key = f"{path}.poll_interval"
+        interval = reader.duration(item["poll_interval"], interval_key)
     if interval > stale_after:
         raise reader.fail(
-            f"{path}.poll_interval",
+            interval_key,
             f"{format_duration(interval)} is longer than stale_after "
             f"({format_duration(stale_after)}): data would go stale between polls",
         )
     ca_file = None
     if "ca_file" in item:
-        ca_file = reader.string(item["ca_file"], f"{path}.ca_file")
+        ca_file = str(_beside(source, reader.string(item["ca_file"], f"{path}.ca_file")))
         if not Path(ca_file).is_file():
             raise reader.fail(f"{path}.ca_file", f"file {ca_file} does not exist")
     insecure = reader.boolean(
@@ -355,9 +364,7 @@ def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -
     if "usertoken_file" not in item:
         raise reader.fail(f"{path}.usertoken", "required (or usertoken_file)")
     token_path = reader.string(item["usertoken_file"], f"{path}.usertoken_file")
-    resolved = Path(token_path)
-    if not resolved.is_absolute():
-        resolved = Path(source).parent / resolved
+    resolved = _beside(source, token_path)
     try:
         token = resolved.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -407,10 +414,18 @@ def _read_field_map(reader: _Reader, value: Any, path: str) -> tuple[tuple[str, 
         where = _join(path, str(api_field))
         if not isinstance(api_field, str) or not api_field.strip():
             raise reader.fail(where, "API field names must be non-empty strings")
+        if any(api == api_field.strip().lower() for api, _ in pairs):
+            raise reader.fail(where, "given twice (field names are case-insensitive)")
         if target not in METRIC_KEYS:
             raise reader.fail(where, f"must be one of {', '.join(METRIC_KEYS)}, got {target!r}")
         pairs.append((api_field.strip().lower(), target))
     return tuple(pairs)
+
+
+def _beside(source: str, path: str) -> Path:
+    """A path from the configuration: relative paths are relative to the file itself."""
+    resolved = Path(path)
+    return resolved if resolved.is_absolute() else Path(source).parent / resolved
 
 
 def _join(path: str, key: str) -> str:

@@ -136,7 +136,7 @@ class FieldMapper:
         for name, value in raw.items():
             key = lower.get(name) if type(name) is str else None
             if key is None:
-                key = str(name).lower()
+                key = clean_label(str(name).lower())
                 if type(name) is str and len(lower) < _NAME_CACHE_SIZE:
                     lower[name] = key
             fields[key] = value

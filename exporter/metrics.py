@@ -28,6 +28,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
 from exporter.collect import Snapshot
+from exporter.fields import DEFAULT_FIELDS
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -57,35 +58,32 @@ class Family:
         return f"# HELP {name} {self.help}\n# TYPE {name} {self.kind}\n".encode()
 
 
-# metric key -> (family suffix, extra label, what the value is, API fields)
+# metric key -> (family suffix, extra label, what the value is)
 _ENGAGEMENT = {
-    "recipients": ("recipients", "", "Emails sent", "sendsize/sentto/recipients"),
-    "opens": ("opens", "", "Email opens", "emailopens"),
-    "unique_opens": ("unique_opens", "", "Unique email opens", "uniqueopens/emailopens_unique"),
-    "clicks": ("clicks", "", "Link clicks", "linkclicks"),
-    "unique_clicks": ("unique_clicks", "", "Unique link clicks", "uniqueclicks/linkclicks_unique"),
-    "forwards": ("forwards", "", "Email forwards", "emailforwards"),
-    "unsubscribes": ("unsubscribes", "", "Unsubscribes", "unsubscribecount"),
-    "bounces_soft": ("bounces", 'bounce_type="soft"', "Bounces by bounce_type", "bouncecount_*"),
-    "bounces_hard": ("bounces", 'bounce_type="hard"', "Bounces by bounce_type", "bouncecount_*"),
-    "bounces_unknown": (
-        "bounces",
-        'bounce_type="unknown"',
-        "Bounces by bounce_type",
-        "bouncecount_*",
-    ),
-    "complaints": ("complaints", "", "Spam complaints", "feedbackloopcount"),
+    "recipients": ("recipients", "", "Emails sent"),
+    "opens": ("opens", "", "Email opens"),
+    "unique_opens": ("unique_opens", "", "Unique email opens"),
+    "clicks": ("clicks", "", "Link clicks"),
+    "unique_clicks": ("unique_clicks", "", "Unique link clicks"),
+    "forwards": ("forwards", "", "Email forwards"),
+    "unsubscribes": ("unsubscribes", "", "Unsubscribes"),
+    "bounces_soft": ("bounces", 'bounce_type="soft"', "Bounces by bounce_type"),
+    "bounces_hard": ("bounces", 'bounce_type="hard"', "Bounces by bounce_type"),
+    "bounces_unknown": ("bounces", 'bounce_type="unknown"', "Bounces by bounce_type"),
+    "complaints": ("complaints", "", "Spam complaints"),
 }
 
 
 def _engagement_families(prefix: str, scope: str) -> dict[str, Family]:
+    sources: dict[str, list[str]] = {}
+    for key, (suffix, _, _) in _ENGAGEMENT.items():
+        sources.setdefault(suffix, []).extend(DEFAULT_FIELDS[key])
     families: dict[str, Family] = {}
-    for suffix, _, what, source in _ENGAGEMENT.values():
+    for suffix, _, what in _ENGAGEMENT.values():
         name = f"{prefix}{suffix}"
-        families.setdefault(
-            name,
-            Family(name, "gauge", f"{what}, per {scope} (Pinpointe {source}); {_CACHED}."),
-        )
+        source = "/".join(sources[suffix])
+        help_text = f"{what}, per {scope} (Pinpointe {source}); {_CACHED}."
+        families.setdefault(name, Family(name, "gauge", help_text))
     return families
 
 
@@ -209,7 +207,7 @@ def render_engagement(account: str, snapshot: Snapshot) -> dict[str, Chunk]:
         # metric key -> (family name, text before the labels, text between labels and value)
         shapes = {
             key: (prefix + suffix, f"{prefix}{suffix}{{", f",{extra}}} " if extra else "} ")
-            for key, (suffix, extra, _, _) in _ENGAGEMENT.items()
+            for key, (suffix, extra, _) in _ENGAGEMENT.items()
         }
         records = group.records
         for first in range(0, len(records), _RENDER_BLOCK):

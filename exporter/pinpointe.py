@@ -18,12 +18,14 @@ from types import TracebackType
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
+from exporter.logs import REDACTED
 from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
 
 METHOD = "GetAutoresponderResults"
@@ -31,7 +33,6 @@ RETRY_STATUSES = frozenset((429, 502, 503, 504))
 RETRY_AFTER_INLINE_MAX = 10.0
 MAX_PAGES = 10_000
 MAX_BODY_BYTES = 256 * 1024 * 1024
-REDACTED = "<redacted>"
 
 
 class PollError(Exception):
@@ -136,10 +137,12 @@ class PinpointeClient:
         )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        # Given on every request: a session-level setting would lose to REQUESTS_CA_BUNDLE.
+        self._verify: bool | str = True
         if account.tls_insecure_skip_verify:
-            self.session.verify = False
+            self._verify = False
         elif account.ca_file:
-            self.session.verify = account.ca_file
+            self._verify = account.ca_file
 
     def close(self) -> None:
         self.session.close()
@@ -182,13 +185,21 @@ class PinpointeClient:
             pages += 1
             sink(page.records)
             following = page.next_cursor
-            if page_size == 0 or following is None or following == 0:
+            if page_size == 0 or following == 0:
+                break
+            if following is None:
+                if len(page.records) >= page_size:
+                    warnings.append(
+                        f"page {pages} of grouping {grouping} was full ({page_size} records) but "
+                        "had no pagination.next; if the account holds more, the server ignores "
+                        "pagination: set page_size: 0"
+                    )
                 break
             if following <= cursor:
                 raise PollError(
                     "pagination",
                     f"pagination.next went from {cursor} to {following} for grouping {grouping}: "
-                    "the server's pagination does not move forward; the previous data is kept",
+                    "the server's pagination does not move forward",
                 )
             if len(page.records) < page_size:
                 warnings.append(
@@ -215,6 +226,8 @@ class PinpointeClient:
                 data=json.dumps(body),
                 timeout=self.account.timeout,
                 stream=True,
+                verify=self._verify,
+                allow_redirects=False,
             )
         except _RetryAfterTooLong as exc:
             raise self._rate_limited(exc.seconds) from None
@@ -233,20 +246,13 @@ class PinpointeClient:
 
     def _interpret(self, response: requests.Response) -> Page:
         status = response.status_code
-        try:
-            raw = self._read_body(response)
-        except requests.exceptions.RequestException as exc:
-            if _is_timeout(exc):
-                raise PollError(
-                    "timeout",
-                    f"{self.account.api_url} stopped sending the response within "
-                    f"{self.account.timeout:g}s; raise timeout or check the server",
-                ) from None
+        if 300 <= status < 400:
             raise PollError(
-                "connection",
-                f"the connection to {self.account.api_url} broke while reading the response "
-                f"({_root_cause(exc)})",
-            ) from None
+                "http",
+                f"{self.account.api_url} redirects (HTTP {status}) to "
+                f"{response.headers.get('Location', 'nowhere')}; set api_url to the final URL",
+            )
+        raw = self._read_body(response)
         if status == 429:
             raise self._rate_limited(_parse_retry_after(response.headers.get("Retry-After")))
         body = _decode_json(raw)
@@ -264,7 +270,8 @@ class PinpointeClient:
             raise PollError(
                 "http",
                 f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'}); "
-                "the previous data is kept and the poll will be retried",
+                "the poll will be retried",
+                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
             )
         if body is _INVALID:
             raise PollError(
@@ -284,24 +291,46 @@ class PinpointeClient:
                     "request_type, the API being enabled for the account and the autoresponder "
                     "selection",
                 ) from None
-            hint = "; check that api_url points at Pinpointe's apijson.php"
-            if exc.reason == "pagination":
-                hint = "; the previous data is kept"
+            hint = (
+                ""
+                if exc.reason == "pagination"
+                else ("; check that api_url points at Pinpointe's apijson.php")
+            )
             raise PollError(exc.reason, self._redact(exc.message) + hint) from None
 
     def _read_body(self, response: requests.Response) -> bytes:
+        """The whole body, within ``timeout`` of the headers even if it trickles in."""
+        deadline = time.monotonic() + self.account.timeout
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=1 << 16):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise PollError(
-                    "invalid_response",
-                    f"the response is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; "
-                    "lower page_size",
-                )
-            chunks.append(chunk)
+        try:
+            while chunk := response.raw.read1(1 << 16, decode_content=True):
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise PollError(
+                        "invalid_response",
+                        f"the response is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; "
+                        "lower page_size",
+                    )
+                if time.monotonic() > deadline:
+                    raise self._body_timeout()
+                chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise self._body_timeout() from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise PollError(
+                "connection",
+                f"the connection to {self.account.api_url} broke while reading the response "
+                f"({_root_cause(exc)})",
+            ) from None
         return b"".join(chunks)
+
+    def _body_timeout(self) -> PollError:
+        return PollError(
+            "timeout",
+            f"{self.account.api_url} did not finish sending the response within "
+            f"{self.account.timeout:g}s; raise timeout or check the server",
+        )
 
     def _connection_failed(self, exc: requests.exceptions.RequestException) -> PollError:
         if isinstance(exc, requests.exceptions.SSLError):
@@ -335,8 +364,9 @@ class PinpointeClient:
         )
 
     def _redact(self, text: str) -> str:
-        token = self.account.usertoken.reveal()
-        return text.replace(token, REDACTED) if token else text
+        for form in self.account.usertoken.forms():
+            text = text.replace(form, REDACTED)
+        return text
 
 
 _INVALID = object()

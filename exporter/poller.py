@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from exporter.collect import Collector, Snapshot
 from exporter.config import AccountConfig
-from exporter.metrics import HealthFacts, render_engagement, render_health
+from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.state import Store
 
@@ -86,21 +86,33 @@ class AccountPoller:
         interval = self.account.poll_interval
         next_poll = time.monotonic() + random.uniform(0, min(1.0, interval * JITTER))
         while not self.stop.is_set():
-            now = time.monotonic()
-            if now >= next_poll:
-                delay = self.poll_once()
-                # After a success the interval runs from the start of the poll (a steady
-                # cadence); after a failure the backoff and any Retry-After run from its
-                # end, i.e. from Pinpointe's last answer.
-                next_poll = (now if self.last_ok else time.monotonic()) + delay
-                continue
-            deadline = self._stale_deadline()
-            if deadline is not None and now >= deadline:
-                self._drop_stale()
-                continue
-            wake = next_poll if deadline is None else min(next_poll, deadline)
-            self.stop.wait(max(0.0, wake - now))
+            try:
+                next_poll = self._step(next_poll)
+            except Exception:  # the loop must outlive any bug
+                log.exception(
+                    "polling loop error: this is a bug in pinpointe-exporter, please report it",
+                    extra={"fields": {"account": self.account.name}},
+                )
+                next_poll = time.monotonic() + interval
+                self.stop.wait(min(interval, 60.0))
         self.client.close()
+
+    def _step(self, next_poll: float) -> float:
+        """Poll, withdraw stale data or wait, whichever is due; returns the next poll time."""
+        now = time.monotonic()
+        if now >= next_poll:
+            delay = self.poll_once()
+            # After a success the interval runs from the start of the poll (a steady
+            # cadence); after a failure the backoff and any Retry-After run from its
+            # end, i.e. from Pinpointe's last answer.
+            return (now if self.last_ok else time.monotonic()) + delay
+        deadline = self._stale_deadline()
+        if deadline is not None and now >= deadline:
+            self._drop_stale()
+            return next_poll
+        wake = next_poll if deadline is None else min(next_poll, deadline)
+        self.stop.wait(max(0.0, wake - now))
+        return next_poll
 
     def poll_once(self) -> float:
         """Poll now; publish the outcome; return the delay before the next poll."""
@@ -111,29 +123,32 @@ class AccountPoller:
             started = time.monotonic()
             try:
                 snapshot = self.collector.collect()
+                engagement = render_engagement(self.account.name, snapshot)
             except PollError as error:
                 self.last_duration = time.monotonic() - started
                 return self._failed(error)
             except Exception as error:  # a bug must not kill the loop
                 self.last_duration = time.monotonic() - started
                 log.exception(
-                    "poll failed unexpectedly",
+                    "poll failed on an unexpected error: this is a bug in pinpointe-exporter, "
+                    "please report it with this log line",
                     extra={"fields": {"account": self.account.name}},
                 )
-                return self._failed(PollError("invalid_response", f"internal error: {error!r}"))
+                return self._failed(
+                    PollError("invalid_response", f"internal error: {type(error).__name__}")
+                )
             self.last_duration = time.monotonic() - started
-            self._succeeded(snapshot)
+            self._succeeded(snapshot, engagement)
             return self.account.poll_interval * random.uniform(1 - JITTER, 1 + JITTER)
         finally:
             self.slots.release()
 
-    def _succeeded(self, snapshot: Snapshot) -> None:
+    def _succeeded(self, snapshot: Snapshot, engagement: Chunks) -> None:
         self.failures = 0
         self.last_ok = True
         self.last_success = time.time()
         self.last_success_monotonic = time.monotonic()
         self.published = Published.of(snapshot)
-        engagement = render_engagement(self.account.name, snapshot)
         self.store.update(self.account.name, render_health(self._facts()), engagement)
         fields = {
             "account": self.account.name,

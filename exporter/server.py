@@ -147,6 +147,14 @@ class ExporterServer(ThreadingHTTPServer):
                 drained += len(chunk)
         self.close_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request is no news: one debug line, not a traceback."""
+        log.debug(
+            "connection ended with an error",
+            exc_info=True,
+            extra={"fields": {"client": client_address[0] if client_address else ""}},
+        )
+
     def start_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="http", daemon=True)
         thread.start()
@@ -170,7 +178,10 @@ _LANDING = """<!DOCTYPE html>
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"pinpointe-exporter/{__version__}"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
     timeout = IDLE_TIMEOUT
     disable_nagle_algorithm = True
     server: ExporterServer
@@ -204,10 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
-        self._dispatch(head=False)
+        self._dispatch()
 
-    def do_HEAD(self) -> None:
-        self._dispatch(head=True)
+    do_HEAD = do_GET
 
     def _not_allowed(self) -> None:
         self.close_connection = True  # a body may follow that we do not read
@@ -217,8 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
-    def _dispatch(self, head: bool) -> None:
-        self._head = head
+    def _dispatch(self) -> None:
         path = self.path.split("?", 1)[0]
         if self.server.guard is not None:
             refusal = self.server.guard(self)
@@ -272,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {**extra, **headers}.items():
             self.send_header(name, value)
         self.end_headers()
-        if getattr(self, "_head", False) or self.command == "HEAD":
+        if self.command == "HEAD":
             return
         try:
             for part in parts:

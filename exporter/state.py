@@ -39,9 +39,5 @@ class Store:
             merged = [{**self._engagement[n], **self._health[n]} for n in self._order]
             self.exposition = Exposition(merged)
 
-    def ready(self) -> bool:
-        """True once every account has finished its first poll attempt."""
-        return len(self._attempted) == len(self._order)
-
     def pending(self) -> list[str]:
         return [name for name in self._order if name not in self._attempted]

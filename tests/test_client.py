@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from exporter.collect import Collector
-from exporter.config import AccountConfig, Selector
+from exporter.config import AccountConfig, Secret, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import account_settings
@@ -183,7 +186,12 @@ class TestPaginationStopRules:
         sim = simulator(SimAccount(token=TOKEN, autoresponders=250))
         sim.set_fault("demo", "no_pagination")
         result, records = fetch_raw(sim)
-        assert (result.pages, len(records), result.warnings) == (1, 100, ())
+        assert (result.pages, len(records)) == (1, 100)
+        assert result.warnings == (
+            "page 1 of grouping autoresponder was full (100 records) but had no "
+            "pagination.next; if the account holds more, the server ignores pagination: "
+            "set page_size: 0",
+        )
 
     @pytest.mark.parametrize(
         ("fault", "message"),
@@ -221,3 +229,86 @@ class TestPaginationStopRules:
         assert raised.value.reason == "pagination"
         assert raised.value.message.startswith("pagination did not end after 20 pages")
         assert sim.request_count("demo") == 20
+
+
+class _OddServer:
+    """A one-purpose HTTP server on 127.0.0.1 for answers the simulator does not give."""
+
+    def __init__(self, respond: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                respond(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/apijson.php"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _poll_odd_server(respond: Callable[[BaseHTTPRequestHandler], None]) -> PollError:
+    server = _OddServer(respond)
+    account = AccountConfig(
+        name="acme",
+        api_url=server.url,
+        username="demo",
+        usertoken=Secret(TOKEN),
+        poll_interval=60,
+        timeout=1,
+        stale_after=600,
+    )
+    client = PinpointeClient(account)
+    try:
+        with pytest.raises(PollError) as raised:
+            Collector(account, client).collect()
+        return raised.value
+    finally:
+        client.close()
+        server.close()
+
+
+def test_redirects_are_not_followed_with_the_token() -> None:
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(308)
+        handler.send_header("Location", "https://elsewhere.invalid/apijson.php")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    error = _poll_odd_server(redirect)
+    assert error.reason == "http"
+    assert error.message.endswith(
+        "redirects (HTTP 308) to https://elsewhere.invalid/apijson.php; "
+        "set api_url to the final URL"
+    )
+
+
+def test_a_trickling_body_times_out_as_a_whole() -> None:
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        body = b'{"status": "SUCCESS", "data": []}' + b" " * 40
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    error = _poll_odd_server(trickle)
+    assert error.reason == "timeout"
+    assert error.message.endswith(
+        "did not finish sending the response within 1s; raise timeout or check the server"
+    )
+
+
+def test_field_names_that_are_not_valid_utf8_are_cleaned(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=2, extra_fields={"\ud800x": 7}))
+    assert collect(sim).unmapped_fields == frozenset({"?x", "htmlopens"})

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, Selector, load_config, parse_config, parse_duration
+from exporter.config import (
+    ConfigError,
+    Secret,
+    Selector,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,6 +184,16 @@ def test_the_example_configuration_is_valid() -> None:
             "data would go stale between polls",
         ),
         (
+            "poll_interval: 20m\n" + MINIMAL,
+            "config.yaml: poll_interval: 20m is longer than stale_after (15m): "
+            "data would go stale between polls",
+        ),
+        (
+            MINIMAL + "    field_map: {spamcount: complaints, SpamCount: opens}\n",
+            "config.yaml: accounts[0].field_map.SpamCount: given twice "
+            "(field names are case-insensitive)",
+        ),
+        (
             MINIMAL + "    tls_insecure_skip_verify: yes please\n",
             "config.yaml: accounts[0].tls_insecure_skip_verify: must be true or false, "
             "got a string",
@@ -184,6 +201,10 @@ def test_the_example_configuration_is_valid() -> None:
         (
             MINIMAL + "    ca_file: /nonexistent/ca.pem\n",
             "config.yaml: accounts[0].ca_file: file /nonexistent/ca.pem does not exist",
+        ),
+        (
+            MINIMAL + "    ca_file: ca.pem\n",
+            "config.yaml: accounts[0].ca_file: file ca.pem does not exist",
         ),
         ("accounts: {name: acme}", "config.yaml: accounts: must be a list, got a mapping"),
         (
@@ -234,3 +255,8 @@ def test_prometheus_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_secret_forms_cover_json_escaping() -> None:
+    assert Secret('a/b"c-token').forms() == ('a\\/b\\"c-token', 'a/b\\"c-token', 'a/b"c-token')
+    assert repr(Secret("abc")) == "Secret('<redacted>')"

@@ -226,8 +226,6 @@ def exposition_of(records: list[dict[str, Any]]) -> str:
         groupings=(GroupingData("autoresponder", tuple(kept.values()), 0),),
         unmapped_fields=frozenset(),
         pages=1,
-        duplicates=0,
-        invalid_records=0,
         warnings=(),
     )
     chunks = render_engagement("acme", snapshot)
