@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from exporter.collect import Collector
 from exporter.config import AccountConfig, Selector
-from exporter.metrics import Chunk, Exposition, HealthFacts, crc32_combine, render_health
+from exporter.gzipjoin import Chunk, crc32_combine
+from exporter.metrics import Exposition, HealthFacts, render_health
 from exporter.pinpointe import PinpointeClient
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
