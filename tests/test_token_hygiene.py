@@ -21,10 +21,15 @@ import pytest
 import requests
 
 from exporter.collect import Collector
-from exporter.config import AccountConfig, Secret
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import FAULTS, SimAccount, Simulator
-from tests.conftest import ExporterProcess, run_exporter, spawn_exporter, write_config
+from tests.conftest import (
+    ExporterProcess,
+    account_settings,
+    run_exporter,
+    spawn_exporter,
+    write_config,
+)
 
 TOKEN = "PPtok-7f3a9c1e5b2d4a6f8e0c"
 PARAMS: dict[str, dict[str, Any]] = {
@@ -148,14 +153,12 @@ def test_token_never_in_config_check(sim: Simulator, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_token_never_in_exception_text(sim: Simulator, fault: str) -> None:
-    account = AccountConfig(
+    account = account_settings(
+        sim,
+        TOKEN,
         name=fault,
-        api_url=sim.url,
         username=fault,
-        usertoken=Secret(TOKEN),
-        poll_interval=60,
         timeout=1,
-        stale_after=600,
         page_size=5,
         groupings=("autoresponder", "send"),
     )

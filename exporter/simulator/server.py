@@ -215,6 +215,14 @@ class Simulator:
             )
         return 200, self._page(account, indices, grouping, details.get("pagination"))
 
+    def peak_in_flight(self, reset: bool = False) -> int:
+        """Most page answers that were being generated at the same time (since the reset)."""
+        with self._lock:
+            peak = self._peak_in_flight
+            if reset:
+                self._peak_in_flight = self._in_flight
+            return peak
+
     def _page(
         self,
         account: SimAccount,
@@ -228,40 +236,25 @@ class Simulator:
         try:
             if account.latency > 0:
                 time.sleep(account.latency)
-            return self._page_now(account, indices, grouping, pagination)
+            moment = self.clock()
+            per_ar = account.sends_per_autoresponder if grouping == "send" else 1
+            total = len(indices) * per_ar
+            start, limit = 0, total
+            if isinstance(pagination, dict):
+                start = max(0, int(pagination.get("next") or 0))
+                limit = max(1, int(pagination.get("limit") or total or 1))
+            end = min(total, start + limit)
+            records = [
+                self._record(account, position, grouping, moment, indices)
+                for position in range(start, end)
+            ]
+            following = end if end < total else 0
+            return self._envelope(
+                account, records, following if isinstance(pagination, dict) else None
+            )
         finally:
             with self._lock:
                 self._in_flight -= 1
-
-    def peak_in_flight(self, reset: bool = False) -> int:
-        """Most page answers that were being generated at the same time (since the reset)."""
-        with self._lock:
-            peak = self._peak_in_flight
-            if reset:
-                self._peak_in_flight = self._in_flight
-            return peak
-
-    def _page_now(
-        self,
-        account: SimAccount,
-        indices: range | list[int],
-        grouping: str,
-        pagination: Any,
-    ) -> dict[str, Any]:
-        moment = self.clock()
-        per_ar = account.sends_per_autoresponder if grouping == "send" else 1
-        total = len(indices) * per_ar
-        start, limit = 0, total
-        if isinstance(pagination, dict):
-            start = max(0, int(pagination.get("next") or 0))
-            limit = max(1, int(pagination.get("limit") or total or 1))
-        end = min(total, start + limit)
-        records = [
-            self._record(account, position, grouping, moment, indices)
-            for position in range(start, end)
-        ]
-        following = end if end < total else 0
-        return self._envelope(account, records, following if isinstance(pagination, dict) else None)
 
     def _envelope(
         self, account: SimAccount, records: list[dict[str, Any]], following: int | None
