@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -48,12 +49,9 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing (scripts/install-system-deps installs it)")
-        pytest.skip(f"{name} not installed: run scripts/install-system-deps")
-    return found
+    return require_tool(
+        name, "scripts/install-system-deps or the test extras", skip_outside_ci=True
+    )
 
 
 def bind_mounts(service: dict[str, Any]) -> list[tuple[Path, str]]:

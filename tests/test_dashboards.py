@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from exporter.metrics import ALL_FAMILIES
+from tests.conftest import SYSTEM_DEPS, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
@@ -183,9 +183,7 @@ def test_every_query_is_filtered_by_the_variables() -> None:
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each query (variables substituted) as a recording rule."""
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.fail("promtool is not installed: apt-get install prometheus prometheus-alertmanager")
+    tool = require_tool("promtool", SYSTEM_DEPS)
     rules = [
         {"record": f"dashboard:query_{i}:check", "expr": GEN.substitute(promql(q), SAMPLE_VALUES)}
         for i, (_, q) in enumerate(q for d in dashboards() for q in GEN.queries(d))

