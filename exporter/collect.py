@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import AccountConfig, Selector
-from exporter.fields import FieldMapper, Record
+from exporter.fields import FieldMapper
 from exporter.pinpointe import PinpointeClient
+from exporter.snapshot import GroupingData, Record, Snapshot
 
 MAX_PROBLEMS_REPORTED = 5
 # pinpointe_unmapped_field_info series per account at most: a server putting ids in
@@ -21,28 +21,7 @@ MAX_PROBLEMS_REPORTED = 5
 MAX_UNMAPPED_FIELDS = 100
 
 
-@dataclass(frozen=True)
-class GroupingData:
-    grouping: str
-    records: tuple[Record, ...]
-    skipped_values: int
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything one successful poll of an account produced."""
-
-    groupings: tuple[GroupingData, ...]
-    unmapped_fields: frozenset[str]
-    pages: int
-    warnings: tuple[str, ...]
-
-    @property
-    def record_count(self) -> int:
-        return sum(len(group.records) for group in self.groupings)
-
-
-class Collector:
+class AccountFetcher:
     """Plans the requests for an account and turns the answers into a Snapshot.
 
     With several configured autoresponders it first tries one "all" request chain of
@@ -56,7 +35,7 @@ class Collector:
         self.mapper = FieldMapper(account.field_map)
         self._all_pages: dict[str, int] = {}
 
-    def collect(self) -> Snapshot:
+    def fetch_snapshot(self) -> Snapshot:
         groupings: list[GroupingData] = []
         unmapped: set[str] = set()
         warnings: list[str] = []

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from exporter.fields import METRIC_KEYS
+from exporter.snapshot import METRIC_KEYS
 
 GROUPINGS = ("autoresponder", "send")
 REQUEST_TYPES = ("Stats", "Autoresponders")

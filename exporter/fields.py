@@ -14,21 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Metric key -> API fields that feed it, in order of preference.
-DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "recipients": ("sendsize", "sentto", "recipients"),
-    "opens": ("emailopens",),
-    "unique_opens": ("uniqueopens", "emailopens_unique"),
-    "clicks": ("linkclicks",),
-    "unique_clicks": ("uniqueclicks", "linkclicks_unique"),
-    "forwards": ("emailforwards",),
-    "unsubscribes": ("unsubscribecount",),
-    "bounces_soft": ("bouncecount_soft",),
-    "bounces_hard": ("bouncecount_hard",),
-    "bounces_unknown": ("bouncecount_unknown",),
-    "complaints": ("feedbackloopcount",),
-}
-METRIC_KEYS: tuple[str, ...] = tuple(DEFAULT_FIELDS)
+from exporter.snapshot import DEFAULT_FIELDS, METRIC_KEYS, Record
 
 ID_FIELDS = ("autoresponderid", "id")
 NAME_FIELDS = ("autorespondername", "name")
@@ -75,32 +61,6 @@ def _identifier(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return clean_label(value.strip())
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One normalised Pinpointe result: an autoresponder, or one send of it.
-
-    A large account holds hundreds of thousands of these at once, so the values are kept
-    compact: ``keys`` is a tuple shared by every record with the same fields and
-    ``numbers`` the values as packed doubles in the same order.
-    """
-
-    autoresponder_id: str
-    autoresponder_name: str
-    keys: tuple[str, ...]
-    numbers: bytes
-    send_id: str | None = None
-    start_time: float | None = None
-
-    @property
-    def values(self) -> tuple[tuple[str, float], ...]:
-        """(metric key, value) pairs in METRIC_KEYS order."""
-        return tuple(zip(self.keys, memoryview(self.numbers).cast("d"), strict=True))
-
-    def key(self) -> tuple[str, ...]:
-        identity = self.autoresponder_id or f"name:{self.autoresponder_name}"
-        return (identity,) if self.send_id is None else (identity, self.send_id)
 
 
 @dataclass(frozen=True, slots=True)

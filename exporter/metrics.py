@@ -25,9 +25,8 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
-from exporter.collect import Snapshot
-from exporter.fields import DEFAULT_FIELDS
 from exporter.gzipjoin import Chunk, OpenGzip
+from exporter.snapshot import DEFAULT_FIELDS, Snapshot
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

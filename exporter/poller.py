@@ -11,13 +11,14 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.collect import Collector, Snapshot
+from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig
 from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
+from exporter.snapshot import Snapshot
 from exporter.state import Store
 
 log = logging.getLogger("exporter.poller")
@@ -34,6 +35,18 @@ def backoff_delay(interval: float, failures: int, retry_after: float | None = No
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a poller reads the time and draws its jitter; tests pass fake ones."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    uniform: Callable[[float, float], float] = random.uniform
+
+
+SYSTEM_CLOCK = Clock()
 
 
 @dataclass(frozen=True)
@@ -62,15 +75,19 @@ class AccountPoller:
         store: Store,
         slots: threading.Semaphore,
         stop: threading.Event,
+        clock: Clock = SYSTEM_CLOCK,
+        fetch: Callable[[], Snapshot] | None = None,
     ) -> None:
+        """``fetch`` replaces the Pinpointe requests, for tests of the schedule alone."""
         self.account = account
         self.store = store
         self.slots = slots
         self.stop = stop
+        self.clock = clock
         self.requests: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.client = PinpointeClient(account, on_request=self._count_request)
-        self.collector = Collector(account, self.client)
+        self.fetch = fetch or AccountFetcher(account, self.client).fetch_snapshot
         self.failures = 0
         self.last_ok: bool | None = None
         self.last_success: float | None = None
@@ -83,36 +100,41 @@ class AccountPoller:
         self.requests[code] += 1
 
     def run(self) -> None:
+        """The thread: do what is due, sleep until the next thing is due, until stopped."""
         interval = self.account.poll_interval
-        next_poll = time.monotonic() + random.uniform(0, min(1.0, interval * JITTER))
+        next_poll = self.clock.monotonic() + self.clock.uniform(0, min(1.0, interval * JITTER))
         while not self.stop.is_set():
             try:
-                next_poll = self._step(next_poll)
+                next_poll, wake = self.step(next_poll)
             except Exception:  # the loop must outlive any bug
                 log.exception(
                     "polling loop error: this is a bug in pinpointe-exporter, please report it",
                     extra={"fields": {"account": self.account.name}},
                 )
-                next_poll = time.monotonic() + interval
-                self.stop.wait(min(interval, 60.0))
+                next_poll = self.clock.monotonic() + interval
+                wake = self.clock.monotonic() + min(interval, 60.0)
+            self.stop.wait(max(0.0, wake - self.clock.monotonic()))
         self.client.close()
 
-    def _step(self, next_poll: float) -> float:
-        """Poll, withdraw stale data or wait, whichever is due; returns the next poll time."""
-        now = time.monotonic()
+    def step(self, next_poll: float) -> tuple[float, float]:
+        """Poll or withdraw stale data, whichever is due now, without waiting.
+
+        Returns the time of the next poll and the time to wake up for whatever is due
+        next (that poll, or the withdrawal of data older than ``stale_after``).
+        """
+        now = self.clock.monotonic()
         if now >= next_poll:
             delay = self.poll_once()
             # After a success the interval runs from the start of the poll (a steady
             # cadence); after a failure the backoff and any Retry-After run from its
             # end, i.e. from Pinpointe's last answer.
-            return (now if self.last_ok else time.monotonic()) + delay
+            next_poll = (now if self.last_ok else self.clock.monotonic()) + delay
+        else:
+            deadline = self._stale_deadline()
+            if deadline is not None and now >= deadline:
+                self._drop_stale()
         deadline = self._stale_deadline()
-        if deadline is not None and now >= deadline:
-            self._drop_stale()
-            return next_poll
-        wake = next_poll if deadline is None else min(next_poll, deadline)
-        self.stop.wait(max(0.0, wake - now))
-        return next_poll
+        return next_poll, next_poll if deadline is None else min(next_poll, deadline)
 
     def poll_once(self) -> float:
         """Poll now; publish the outcome; return the delay before the next poll."""
@@ -120,15 +142,15 @@ class AccountPoller:
             if self.stop.is_set():
                 return 0.0
         try:
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
-                snapshot = self.collector.collect()
+                snapshot = self.fetch()
                 engagement = render_engagement(self.account.name, snapshot)
             except PollError as error:
-                self.last_duration = time.monotonic() - started
+                self.last_duration = self.clock.monotonic() - started
                 return self._failed(error)
             except Exception as error:  # a bug must not kill the loop
-                self.last_duration = time.monotonic() - started
+                self.last_duration = self.clock.monotonic() - started
                 log.exception(
                     "poll failed on an unexpected error: this is a bug in pinpointe-exporter, "
                     "please report it with this log line",
@@ -137,17 +159,17 @@ class AccountPoller:
                 return self._failed(
                     PollError("invalid_response", f"internal error: {type(error).__name__}")
                 )
-            self.last_duration = time.monotonic() - started
+            self.last_duration = self.clock.monotonic() - started
             self._succeeded(snapshot, engagement)
-            return self.account.poll_interval * random.uniform(1 - JITTER, 1 + JITTER)
+            return self.account.poll_interval * self.clock.uniform(1 - JITTER, 1 + JITTER)
         finally:
             self.slots.release()
 
     def _succeeded(self, snapshot: Snapshot, engagement: Chunks) -> None:
         self.failures = 0
         self.last_ok = True
-        self.last_success = time.time()
-        self.last_success_monotonic = time.monotonic()
+        self.last_success = self.clock.wall()
+        self.last_success_monotonic = self.clock.monotonic()
         self.published = Published.of(snapshot)
         self.store.update(self.account.name, render_health(self._facts()), engagement)
         fields = {
@@ -201,7 +223,7 @@ class AccountPoller:
     def _is_stale(self) -> bool:
         return (
             self.last_success_monotonic is not None
-            and time.monotonic() - self.last_success_monotonic >= self.account.stale_after
+            and self.clock.monotonic() - self.last_success_monotonic >= self.account.stale_after
         )
 
     def _drop_stale(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import Collector
+from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Secret, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
@@ -29,7 +29,7 @@ def collect(sim: Simulator, **overrides: Any) -> Any:
     account = account_for(sim, **overrides)
     client = PinpointeClient(account)
     try:
-        return Collector(account, client).collect()
+        return AccountFetcher(account, client).fetch_snapshot()
     finally:
         client.close()
 
@@ -269,7 +269,7 @@ def _poll_odd_server(respond: Callable[[BaseHTTPRequestHandler], None]) -> PollE
     client = PinpointeClient(account)
     try:
         with pytest.raises(PollError) as raised:
-            Collector(account, client).collect()
+            AccountFetcher(account, client).fetch_snapshot()
         return raised.value
     finally:
         client.close()

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.collect import Collector
+from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Selector
 from exporter.gzipjoin import Chunk, crc32_combine
 from exporter.metrics import Exposition, HealthFacts, render_health
@@ -43,10 +43,10 @@ def test_one_request_per_page_for_every_grouping(simulator: StartSimulator) -> N
         sim, groupings=("autoresponder", "send"), page_size=50, max_sends_per_autoresponder=0
     )
     client = PinpointeClient(account)
-    collector = Collector(account, client)
+    fetcher = AccountFetcher(account, client)
     try:
         for poll in (1, 2):
-            snapshot = collector.collect()
+            snapshot = fetcher.fetch_snapshot()
             by_grouping = {g.grouping: len(g.records) for g in snapshot.groupings}
             assert by_grouping == {"autoresponder": 234, "send": 702}
             assert sim.request_count("demo", grouping="autoresponder") == poll * math.ceil(234 / 50)
@@ -64,10 +64,10 @@ def test_many_configured_autoresponders_are_one_all_chain_filtered_locally(
     wanted = (3, 99, 150, 201, 250)
     account = account_for(sim, autoresponders=tuple(Selector(id=i) for i in wanted))
     client = PinpointeClient(account)
-    collector = Collector(account, client)
+    fetcher = AccountFetcher(account, client)
     try:
         for poll in (1, 2):
-            snapshot = collector.collect()
+            snapshot = fetcher.fetch_snapshot()
             ids = [r.autoresponder_id for r in snapshot.groupings[0].records]
             assert ids == [str(i) for i in wanted]
             assert sim.request_count("demo") == poll * 3
@@ -84,14 +84,14 @@ def test_few_configured_autoresponders_are_one_request_each_after_the_first_prob
     wanted = (7, 500, 1000)
     account = account_for(sim, autoresponders=tuple(Selector(id=i) for i in wanted))
     client = PinpointeClient(account)
-    collector = Collector(account, client)
+    fetcher = AccountFetcher(account, client)
     try:
-        first = collector.collect()
+        first = fetcher.fetch_snapshot()
         assert [r.autoresponder_id for r in first.groupings[0].records] == ["7", "500", "1000"]
         # The first poll probes the "all" chain for at most 3 pages, then asks for each.
         assert sim.request_count("demo") == 3 + 3
         sim.reset_counts()
-        second = collector.collect()
+        second = fetcher.fetch_snapshot()
         assert [r.autoresponder_id for r in second.groupings[0].records] == ["7", "500", "1000"]
         assert sim.request_count("demo") == 3
         assert [s["details"].get("autoresponderid") for s in sim.seen] == list(wanted)

@@ -135,24 +135,3 @@ def test_no_request_storm_on_server_errors(polite: Polite) -> None:
 
     polls, sent, served = wait_for(consistent, timeout=60, what="two whole failed polls")
     assert sent == served == 4 * polls
-
-
-@pytest.mark.parametrize(
-    ("interval", "failures", "retry_after", "delay"),
-    [
-        (300, 1, None, 9.375),
-        (300, 2, None, 18.75),
-        (300, 5, None, 150.0),
-        (300, 6, None, 300.0),
-        (300, 1000, None, 300.0),
-        (300, 1, 500, 500.0),
-        (300, 6, 30, 300.0),
-        (10, 1, None, 1.0),
-        (10, 3, None, 4.0),
-        (10, 5, None, 10.0),
-    ],
-)
-def test_backoff_delay(
-    interval: float, failures: int, retry_after: float | None, delay: float
-) -> None:
-    assert backoff_delay(interval, failures, retry_after) == delay

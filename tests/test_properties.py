@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collect import GroupingData, Snapshot
 from exporter.config import AccountConfig, Secret
 from exporter.fields import FieldMapper, clean_label
 from exporter.metrics import Exposition, render_engagement
 from exporter.parsing import Page, ResponseError, parse_body
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
+from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import promtool_check
 
 REASONS = {"invalid_response", "pagination", "auth", "api_failed"}

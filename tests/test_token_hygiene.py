@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from exporter.collect import Collector
+from exporter.collect import AccountFetcher
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import FAULTS, SimAccount, Simulator
 from tests.conftest import (
@@ -164,7 +164,7 @@ def test_token_never_in_exception_text(sim: Simulator, fault: str) -> None:
     )
     client = PinpointeClient(account, max_pages=20)
     try:
-        snapshot = Collector(account, client).collect()
+        snapshot = AccountFetcher(account, client).fetch_snapshot()
     except PollError as error:
         text = "".join(traceback.format_exception(error))
         assert_clean(text + repr(error) + repr(error.args) + error.message, "exception text")

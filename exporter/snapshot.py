@@ -1,0 +1,73 @@
+"""The data that crosses stages: what one poll of an account produced.
+
+fields.py turns API records into Records, collect.py gathers them into a Snapshot and
+metrics.py renders a Snapshot; this module is the only thing they share, so the
+renderer does not import the collector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Metric key -> API fields that feed it, in order of preference.
+DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "recipients": ("sendsize", "sentto", "recipients"),
+    "opens": ("emailopens",),
+    "unique_opens": ("uniqueopens", "emailopens_unique"),
+    "clicks": ("linkclicks",),
+    "unique_clicks": ("uniqueclicks", "linkclicks_unique"),
+    "forwards": ("emailforwards",),
+    "unsubscribes": ("unsubscribecount",),
+    "bounces_soft": ("bouncecount_soft",),
+    "bounces_hard": ("bouncecount_hard",),
+    "bounces_unknown": ("bouncecount_unknown",),
+    "complaints": ("feedbackloopcount",),
+}
+METRIC_KEYS: tuple[str, ...] = tuple(DEFAULT_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One normalised Pinpointe result: an autoresponder, or one send of it.
+
+    A large account holds hundreds of thousands of these at once, so the values are kept
+    compact: ``keys`` is a tuple shared by every record with the same fields and
+    ``numbers`` the values as packed doubles in the same order.
+    """
+
+    autoresponder_id: str
+    autoresponder_name: str
+    keys: tuple[str, ...]
+    numbers: bytes
+    send_id: str | None = None
+    start_time: float | None = None
+
+    @property
+    def values(self) -> tuple[tuple[str, float], ...]:
+        """(metric key, value) pairs in METRIC_KEYS order."""
+        return tuple(zip(self.keys, memoryview(self.numbers).cast("d"), strict=True))
+
+    def key(self) -> tuple[str, ...]:
+        identity = self.autoresponder_id or f"name:{self.autoresponder_name}"
+        return (identity,) if self.send_id is None else (identity, self.send_id)
+
+
+@dataclass(frozen=True)
+class GroupingData:
+    grouping: str
+    records: tuple[Record, ...]
+    skipped_values: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one successful poll of an account produced."""
+
+    groupings: tuple[GroupingData, ...]
+    unmapped_fields: frozenset[str]
+    pages: int
+    warnings: tuple[str, ...]
+
+    @property
+    def record_count(self) -> int:
+        return sum(len(group.records) for group in self.groupings)
