@@ -10,14 +10,17 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 
 from exporter import __version__, logs
-from exporter.config import ConfigError, Settings, format_duration, load_config
-from exporter.metrics import runtime_metrics
+from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
+from exporter.metrics import render_reload, runtime_metrics
 from exporter.poller import Pollers
+from exporter.reload import Fleet, Reloader
 from exporter.server import ExporterServer, parse_listen_address
 from exporter.sharding import parse_shard, shard_of
 from exporter.state import Store
@@ -37,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_file",
         default="config.yaml",
         help="YAML configuration file (default: %(default)s)",
+    )
+    config.add_argument(
+        "--config.auto-reload-interval",
+        dest="auto_reload_interval",
+        default="0s",
+        metavar="DURATION",
+        help="reload --config.file when its content changes, checked this often, e.g. 30s "
+        "(default: %(default)s, off); SIGHUP and POST /-/reload reload it at any time",
     )
     config.add_argument(
         "--config.check",
@@ -62,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="web_config_file",
         default=None,
         help="TLS and basic auth configuration (exporter-toolkit schema)",
+    )
+    web.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="serve POST/PUT /-/reload to reload the configuration (403 without this flag)",
     )
     logging_group = parser.add_argument_group("logging")
     logging_group.add_argument(
@@ -104,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         listen = parse_listen_address(args.listen_address)
         shard = parse_shard(args.shard) if args.shard else None
+        parse_duration(args.auto_reload_interval)
     except ValueError as exc:
         return _usage(str(exc))
     web = None
@@ -114,31 +132,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 
+    def prepare(settings: Settings) -> Settings:
+        """What this process polls of a loaded configuration; its tokens never get logged."""
+        for account in settings.accounts:
+            for form in account.usertoken.forms():
+                logs.register_secret(form)
+        if shard is not None:
+            index, count = shard
+            settings = replace(
+                settings,
+                accounts=tuple(a for a in settings.accounts if shard_of(a.name, count) == index),
+            )
+            if not settings.accounts:
+                log.warning(
+                    "this shard has no accounts to poll; it serves only its own health metrics",
+                    extra={"fields": {"shard": args.shard}},
+                )
+        return settings
+
     simulator = None
     if args.demo:
         from exporter.demo import start_demo
 
-        simulator, settings = start_demo()
+        simulator, demo_settings = start_demo()
+        settings = prepare(demo_settings)
+
+        def load() -> Settings:
+            return settings
+
     else:
+
+        def load() -> Settings:
+            return prepare(load_config(args.config_file))
+
         try:
-            settings = load_config(args.config_file)
+            settings = load()
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    for account in settings.accounts:
-        for form in account.usertoken.forms():
-            logs.register_secret(form)
-    if shard is not None:
-        index, count = shard
-        settings = replace(
-            settings,
-            accounts=tuple(a for a in settings.accounts if shard_of(a.name, count) == index),
-        )
-        if not settings.accounts:
-            log.warning(
-                "this shard has no accounts to poll; it serves only its own health metrics",
-                extra={"fields": {"shard": args.shard}},
-            )
 
     if args.config_check:
         print(describe(settings, args.config_file, args.shard))
@@ -149,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.once:
             return _run_once(settings)
-        return _serve(settings, listen, args.telemetry_path, web, args.demo)
+        source = None if args.demo else Path(args.config_file)
+        return _serve(settings, load, source, listen, args, web)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -195,6 +227,7 @@ def describe(settings: Settings, source: str, shard: str | None) -> str:
 
 def _run_once(settings: Settings) -> int:
     store = Store(a.name for a in settings.accounts)
+    store.set_process(render_reload(True, time.time()))
     pollers = Pollers(settings.accounts, store, settings.max_concurrency)
     ok = pollers.poll_all_once()
     exposition = store.exposition
@@ -208,21 +241,25 @@ def _run_once(settings: Settings) -> int:
 
 def _serve(
     settings: Settings,
+    load: Callable[[], Settings],
+    source: Path | None,
     listen: tuple[str, int],
-    telemetry_path: str,
+    args: argparse.Namespace,
     web: WebConfig | None,
-    demo: bool,
 ) -> int:
-    store = Store(a.name for a in settings.accounts)
-    pollers = Pollers(settings.accounts, store, settings.max_concurrency)
+    telemetry_path: str = args.telemetry_path
+    store = Store(())
+    fleet = Fleet(store, settings.max_concurrency)
+    reloader = Reloader(load, fleet, store, source)
     for account in settings.accounts:
         if account.tls_insecure_skip_verify:
             log.warning(
                 "TLS certificate verification is disabled for this account",
                 extra={"fields": {"account": account.name}},
             )
+    routes = {"/-/reload": reloader.route(args.enable_lifecycle)}
     try:
-        server = ExporterServer(listen, store, telemetry_path, web=web)
+        server = ExporterServer(listen, store, telemetry_path, web=web, routes=routes)
     except OSError as exc:
         log.error(
             f"cannot listen on {listen[0] or '*'}:{listen[1]}: {exc.strerror}",
@@ -235,10 +272,18 @@ def _serve(
         log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
         stop.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        # Not in the handler itself: a reload takes locks the interrupted code may hold.
+        threading.Thread(target=reloader.reload, args=("SIGHUP",), daemon=True).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     server.start_background()
-    pollers.start()
+    reloader.start(settings)
+    auto_reload = parse_duration(args.auto_reload_interval)
+    if auto_reload > 0 and source is not None:
+        reloader.watch(auto_reload, stop)
     port = server.server_address[1]
     url_host = listen[0] if listen[0] not in ("", "0.0.0.0", "::") else "localhost"
     if ":" in url_host:
@@ -256,7 +301,7 @@ def _serve(
             }
         },
     )
-    if demo:
+    if args.demo:
         log.info(
             f"demo mode: serving SIMULATED Pinpointe data, not a real account; open {url}",
             extra={"fields": {"poll_interval_seconds": settings.poll_interval}},
@@ -265,5 +310,5 @@ def _serve(
         pass
     server.shutdown()
     server.server_close()
-    pollers.shutdown()
+    fleet.shutdown()
     return 0

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from exporter import logs
 from exporter.snapshot import METRIC_KEYS
+
+log = logging.getLogger("exporter.config")
 
 GROUPINGS = ("autoresponder", "send")
 REQUEST_TYPES = ("Stats", "Autoresponders")
@@ -59,6 +64,65 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class FileSecret(Secret):
+    """A ``usertoken_file``: read again whenever the file changes, so a rotated token is
+    used from the next request on. A mounted Kubernetes or Docker secret is replaced by a
+    symlink swap, which changes the file the path resolves to; one ``stat`` per request
+    notices it. While the file is missing or empty the last token is kept."""
+
+    __slots__ = ("_lock", "_signature", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._signature: tuple[int, ...] | None = None
+        super().__init__("")
+        self._value = self._read(self._stat()) or ""
+
+    def _stat(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _read(self, signature: tuple[int, ...] | None) -> str | None:
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not text:
+            return None
+        self._signature = signature
+        for form in Secret(text).forms():
+            logs.register_secret(form)
+        return text
+
+    def reveal(self) -> str:
+        signature = self._stat()
+        if signature is not None and signature != self._signature:
+            with self._lock:
+                if signature != self._signature:
+                    token = self._read(signature)
+                    if token is not None and token != self._value:
+                        self._value = token
+                        log.info(
+                            "usertoken_file changed: the next request uses the new token",
+                            extra={"fields": {"file": str(self.path)}},
+                        )
+        return self._value
+
+    def forms(self) -> tuple[str, ...]:
+        self.reveal()
+        return super().forms()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileSecret) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
 
 
 @dataclass(frozen=True)
@@ -373,7 +437,7 @@ def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -
         ) from None
     if not token:
         raise reader.fail(f"{path}.usertoken_file", f"{token_path} is empty")
-    return Secret(token)
+    return FileSecret(resolved.absolute())
 
 
 def _read_groupings(reader: _Reader, value: Any, path: str) -> tuple[str, ...]:

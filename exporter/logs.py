@@ -75,6 +75,14 @@ def setup(level: str = "info", log_format: str = "logfmt") -> None:
 MIN_SECRET_LENGTH = 6
 
 
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced (for text that leaves otherwise than
+    through a log line, such as an HTTP answer)."""
+    for secret in _secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def register_secret(secret: str) -> None:
     """Never print this value, whatever logs it.
 

@@ -141,6 +141,17 @@ HEALTH_FAMILIES = {
         Family(
             "pinpointe_exporter_build_info", "gauge", "Version of pinpointe-exporter; always 1."
         ),
+        Family(
+            "pinpointe_exporter_config_last_reload_successful",
+            "gauge",
+            "1 if the last configuration reload (or the start) loaded the configuration, "
+            "0 if the last reload failed.",
+        ),
+        Family(
+            "pinpointe_exporter_config_last_reload_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful configuration load.",
+        ),
     )
 }
 ALL_FAMILIES: tuple[Family, ...] = (
@@ -279,6 +290,16 @@ _BUILD_INFO = {
         f'pinpointe_exporter_build_info{{version="{escape_label(__version__)}"}} 1\n'.encode()
     )
 }
+
+
+def render_reload(successful: bool, last_success: float) -> dict[str, Chunk]:
+    """The exporter's configuration reload samples."""
+    ok = "pinpointe_exporter_config_last_reload_successful"
+    when = "pinpointe_exporter_config_last_reload_success_timestamp_seconds"
+    return {
+        ok: Chunk.of(f"{ok} {1 if successful else 0}\n".encode()),
+        when: Chunk.of(f"{when} {format_value(last_success)}\n".encode()),
+    }
 
 
 class Exposition:

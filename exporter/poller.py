@@ -19,7 +19,7 @@ from exporter.config import AccountConfig
 from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.snapshot import Snapshot
-from exporter.state import Store
+from exporter.state import Publisher
 
 log = logging.getLogger("exporter.poller")
 
@@ -72,7 +72,7 @@ class AccountPoller:
     def __init__(
         self,
         account: AccountConfig,
-        store: Store,
+        store: Publisher,
         slots: threading.Semaphore,
         stop: threading.Event,
         clock: Clock = SYSTEM_CLOCK,
@@ -95,6 +95,18 @@ class AccountPoller:
         self.last_duration: float | None = None
         self.published: Published | None = None
         self.store.update(account.name, render_health(self._facts()), attempted=False)
+
+    def inherit(self, previous: AccountPoller) -> None:
+        """Carry on from the poller this one replaces (a reloaded account): its counters,
+        its last success and its published data stay until this poller's first poll."""
+        self.requests.update(previous.requests)
+        self.errors.update(previous.errors)
+        self.last_ok = previous.last_ok
+        self.last_success = previous.last_success
+        self.last_success_monotonic = previous.last_success_monotonic
+        self.last_duration = previous.last_duration
+        self.published = previous.published
+        self.store.update(self.account.name, render_health(self._facts()), attempted=False)
 
     def _count_request(self, code: str) -> None:
         self.requests[code] += 1
@@ -256,7 +268,9 @@ class AccountPoller:
 class Pollers:
     """All account loops, each on its own thread, sharing a bounded number of poll slots."""
 
-    def __init__(self, accounts: tuple[AccountConfig, ...], store: Store, concurrency: int) -> None:
+    def __init__(
+        self, accounts: tuple[AccountConfig, ...], store: Publisher, concurrency: int
+    ) -> None:
         self.stop = threading.Event()
         slots = threading.Semaphore(concurrency)
         self.pollers = [AccountPoller(a, store, slots, self.stop) for a in accounts]

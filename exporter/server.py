@@ -17,7 +17,8 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,26 @@ LINGER_BYTES = 1024 * 1024
 
 # Checks a request before it is served; returns None to serve it, or (status, headers).
 RequestGuard = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]] | None]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a route answers."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """An endpoint served beside /metrics and the health checks (the status page, the
+    lifecycle API): the methods it answers (HEAD goes with GET) and its handler, called
+    with the method after basic auth passed."""
+
+    methods: tuple[str, ...]
+    handle: Callable[[str], Reply]
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -85,6 +106,7 @@ class ExporterServer(ThreadingHTTPServer):
         telemetry_path: str = "/metrics",
         guard: RequestGuard | None = None,
         web: WebConfig | None = None,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         host, _ = address
         self.dual_stack = host == "" and socket.has_dualstack_ipv6()
@@ -93,6 +115,7 @@ class ExporterServer(ThreadingHTTPServer):
         self.store = store
         self.telemetry_path = telemetry_path
         self.web = web
+        self.routes = dict(routes or {})
         self.guard = guard if guard is not None or web is None else web.guard
         super().__init__(("::" if self.dual_stack else host, address[1]), _Handler)
 
@@ -225,7 +248,16 @@ class _Handler(BaseHTTPRequestHandler):
             405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"}
         )
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+    def _write_method(self) -> None:
+        route = self.server.routes.get(self.path.split("?", 1)[0])
+        if route is None or self.command not in route.methods:
+            self._not_allowed()
+            return
+        self.close_connection = True  # a body may follow that we do not read
+        self._dispatch()
+
+    do_POST = do_PUT = _write_method
+    do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     def _dispatch(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -236,7 +268,20 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = f"{HTTPStatus(status).phrase}\n".encode()
                 self._send(status, reply, "text/plain; charset=utf-8", headers)
                 return
-        if path == self.server.telemetry_path:
+        route = self.server.routes.get(path)
+        if route is not None:
+            method = "GET" if self.command == "HEAD" else self.command
+            if method not in route.methods:
+                allowed = ", ".join(
+                    name for m in route.methods for name in ((m, "HEAD") if m == "GET" else (m,))
+                )
+                self._send(
+                    405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": allowed}
+                )
+                return
+            answer = route.handle(method)
+            self._send(answer.status, answer.body, answer.content_type, dict(answer.headers))
+        elif path == self.server.telemetry_path:
             self._metrics()
         elif path == "/":
             page = _LANDING.format(version=__version__, metrics=self.server.telemetry_path)

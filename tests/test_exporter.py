@@ -114,6 +114,7 @@ def _golden_view(text: str) -> str:
         "python_",
         "pinpointe_poll_duration_seconds",
         "pinpointe_last_success_timestamp_seconds",
+        "pinpointe_exporter_config_last_reload_success_timestamp_seconds",
     )
     kept = [
         line
