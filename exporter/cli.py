@@ -22,7 +22,7 @@ from exporter.metrics import render_reload, runtime_metrics
 from exporter.poller import Pollers
 from exporter.reload import Fleet, Reloader
 from exporter.server import ExporterServer, parse_listen_address
-from exporter.sharding import parse_shard, shard_of
+from exporter.sharding import export_shard, parse_shard, shard_of
 from exporter.state import Store
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_duration(args.auto_reload_interval)
     except ValueError as exc:
         return _usage(str(exc))
+    if shard is not None:
+        export_shard(*shard)
     web = None
     if args.web_config_file:
         try:

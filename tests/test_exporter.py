@@ -288,7 +288,8 @@ def test_stale_after_drops_engagement_series_but_keeps_up(
     assert samples[("pinpointe_up", labels(account="acme"))] == 0
     assert samples[("pinpointe_records", labels(account="acme", grouping="autoresponder"))] == 0
     assert ("pinpointe_last_success_timestamp_seconds", labels(account="acme")) in samples
-    assert "engagement series withdrawn" in handle.logs()
+    # The line is logged just after the series are withdrawn: wait for it too.
+    wait_for(lambda: "engagement series withdrawn" in handle.logs(), what="the log line")
 
 
 def test_vanished_autoresponder_vanishes(

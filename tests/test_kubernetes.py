@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"
 BASE = K8S / "base"
 SHARDED = K8S / "overlays" / "sharded"
+KPS = K8S / "overlays" / "kube-prometheus-stack"
 GENERATOR = ROOT / "scripts" / "gen-k8s-manifests"
 KUBERNETES_VERSION = "1.32"
 
@@ -63,6 +64,30 @@ _LABEL_SELECTOR = {
     "additionalProperties": False,
     "minProperties": 1,
 }
+_RELABEL = {
+    "type": "object",
+    "properties": {
+        "sourceLabels": {"type": "array", "items": {"type": "string"}},
+        "separator": {"type": "string"},
+        "targetLabel": {"type": "string"},
+        "regex": {"type": "string"},
+        "modulus": {"type": "integer"},
+        "replacement": {"type": "string"},
+        "action": {
+            "enum": [
+                *(
+                    a
+                    for name in ("replace", "keep", "drop", "hashmod", "labelmap")
+                    for a in (name, name.capitalize())
+                ),
+                *("labeldrop", "LabelDrop", "labelkeep", "LabelKeep"),
+                *("lowercase", "Lowercase", "uppercase", "Uppercase"),
+                *("keepequal", "KeepEqual", "dropequal", "DropEqual"),
+            ]
+        },
+    },
+    "additionalProperties": False,
+}
 SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -90,8 +115,8 @@ SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
                             "interval": _DURATION,
                             "scrapeTimeout": _DURATION,
                             "honorLabels": {"type": "boolean"},
-                            "relabelings": {"type": "array"},
-                            "metricRelabelings": {"type": "array"},
+                            "relabelings": {"type": "array", "items": _RELABEL},
+                            "metricRelabelings": {"type": "array", "items": _RELABEL},
                         },
                         "additionalProperties": False,
                     },
@@ -197,7 +222,7 @@ def _flag(args: list[str], name: str) -> str:
     return value
 
 
-RENDERS = {"top": K8S, "base": BASE, "sharded": SHARDED}
+RENDERS = {"top": K8S, "base": BASE, "sharded": SHARDED, "kube-prometheus-stack": KPS}
 
 
 @pytest.fixture(params=sorted(RENDERS), scope="module")
@@ -217,7 +242,8 @@ def test_base_has_the_expected_objects() -> None:
     assert rule_files >= 1
     assert kinds == sorted(
         ["ConfigMap"] * (1 + dashboards)
-        + ["Deployment", "Service", "ServiceMonitor"]
+        + ["Deployment", "Service", "ServiceMonitor", "ServiceAccount"]
+        + ["PodDisruptionBudget", "NetworkPolicy"]
         + ["PrometheusRule"] * rule_files
     )
 
@@ -248,6 +274,10 @@ def test_operator_objects_match_the_documented_fields(rendered: list[dict[str, A
 def test_operator_schema_rejects_a_typo() -> None:
     monitor = copy.deepcopy(one(render(BASE), "ServiceMonitor"))
     monitor["spec"]["endpoints"][0]["scrapeInterval"] = "60s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
+    monitor = copy.deepcopy(one(render(BASE), "ServiceMonitor"))
+    monitor["spec"]["endpoints"][0]["relabelings"][0]["target_label"] = "job"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
     rule = copy.deepcopy(by_kind(render(BASE), "PrometheusRule")[0])
@@ -362,13 +392,19 @@ def test_shipped_config_passes_the_exporters_config_check(tmp_path: Path) -> Non
         assert account["name"] in proc.stdout
 
 
-def test_image_tag_is_the_package_version() -> None:
+def test_image_is_explicit_and_tagged_with_the_package_version(
+    rendered: list[dict[str, Any]],
+) -> None:
     version = re.search(
         r'^__version__ = "([^"]+)"', (ROOT / "exporter" / "__init__.py").read_text(), re.M
     )
     assert version
-    (workload,) = by_kind(render(BASE), "Deployment")
-    assert container(workload)["image"] == f"pinpointe-exporter:{version.group(1)}"
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    # A registry host, never a bare name that a runtime would look up on Docker Hub;
+    # the placeholder is a reserved name (RFC 2606) that can never resolve.
+    assert container(workload)["image"] == (
+        f"registry.example.invalid/pinpointe-exporter:{version.group(1)}"
+    )
 
 
 # -- generated objects mirror the sources ------------------------------------------
@@ -460,20 +496,35 @@ def test_sharded_overlay_replaces_the_deployment() -> None:
     assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
     # Everything else of the base is there unchanged.
     base = render(BASE)
-    others = [d for d in base if d["kind"] not in {"Deployment", "Service"}]
+    others = [d for d in base if d["kind"] not in {"Deployment", "Service", "ServiceMonitor"}]
     assert all(d in docs for d in others)
+    # The ServiceMonitor differs only in where `instance` comes from.
+    monitor, base_monitor = one(docs, "ServiceMonitor"), copy.deepcopy(one(base, "ServiceMonitor"))
+    base_monitor["spec"]["endpoints"][0]["relabelings"][1] = {
+        "action": "replace",
+        "sourceLabels": ["__meta_kubernetes_pod_name"],
+        "targetLabel": "instance",
+    }
+    assert monitor == base_monitor
 
 
-def test_shard_count_matches_replicas_and_index_comes_from_the_pod() -> None:
+def test_shard_count_comes_from_replicas_and_index_from_the_pod() -> None:
     statefulset = one(render(SHARDED), "StatefulSet")
     c = container(statefulset)
     replicas = statefulset["spec"]["replicas"]
     assert replicas >= 2
-    assert _flag(c["args"], "shard") == f"$(POD_INDEX)/{replicas}"
-    (env,) = [e for e in c["env"] if e["name"] == "POD_INDEX"]
-    assert env["valueFrom"]["fieldRef"]["fieldPath"] == (
+    assert _flag(c["args"], "shard") == "$(POD_INDEX)/$(SHARD_COUNT)"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == (
         "metadata.labels['apps.kubernetes.io/pod-index']"
     )
+    # A string, as the API wants for env values, equal to the replicas.
+    assert env["SHARD_COUNT"]["value"] == str(replicas)
+    # statefulset.yaml itself does not repeat the count: kustomize copies it.
+    source = yaml.safe_load((SHARDED / "statefulset.yaml").read_text())
+    source_env = {e["name"]: e for e in container(source)["env"]}
+    assert source_env["SHARD_COUNT"]["value"] == "0"
+    assert _flag(container(source)["args"], "shard") == "$(POD_INDEX)/$(SHARD_COUNT)"
 
 
 def _expand(arg: str, env: dict[str, str]) -> str:
@@ -481,14 +532,58 @@ def _expand(arg: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), arg)
 
 
+def pod_shards(statefulset: dict[str, Any]) -> list[str]:
+    """The --shard each pod runs with, $(VAR)s expanded as the kubelet does."""
+    c = container(statefulset)
+    plain = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    return [
+        _flag([_expand(a, {**plain, "POD_INDEX": str(i)}) for a in c["args"]], "shard")
+        for i in range(statefulset["spec"]["replicas"])
+    ]
+
+
 def test_each_pod_gets_its_own_shard() -> None:
     statefulset = one(render(SHARDED), "StatefulSet")
     replicas = statefulset["spec"]["replicas"]
-    shards = [
-        _flag([_expand(a, {"POD_INDEX": str(i)}) for a in container(statefulset)["args"]], "shard")
-        for i in range(replicas)
+    assert pod_shards(statefulset) == [f"{i}/{replicas}" for i in range(replicas)]
+
+
+def readme_shard_overlay() -> dict[str, Any]:
+    """The README's example overlay that changes the shard count."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```yaml\n# my-shards/kustomization.yaml\n(.*?)```", readme, re.S)
+    assert match, "README: the my-shards/kustomization.yaml example is missing"
+    data: dict[str, Any] = yaml.safe_load(match.group(1))
+    return data
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 5, 12])
+def test_any_replica_count_gives_consistent_shards(replicas: int, tmp_path: Path) -> None:
+    # The one place: statefulset.yaml's replicas, in a copy of the overlay ...
+    overlay = tmp_path / "sharded"
+    shutil.copytree(SHARDED, overlay)
+    (tmp_path / "base").symlink_to(BASE)
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    kustomization["resources"] = [
+        "../base" if r == "../../base" else r for r in kustomization["resources"]
     ]
-    assert shards == [f"{i}/{replicas}" for i in range(replicas)]
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    sts = overlay / "statefulset.yaml"
+    sts.write_text(sts.read_text().replace("replicas: 3\n", f"replicas: {replicas}\n", 1))
+    rendered = one(render(overlay), "StatefulSet")
+    assert rendered["spec"]["replicas"] == replicas
+    assert pod_shards(rendered) == [f"{i}/{replicas}" for i in range(replicas)]
+    # ... and an overlay of one's own, as the README shows it.
+    mine = tmp_path / "my-shards"
+    mine.mkdir()
+    example = readme_shard_overlay()
+    example["resources"] = [os.path.relpath(SHARDED, mine)]
+    (example_replicas,) = example["replicas"]
+    example_replicas["count"] = replicas
+    (mine / "kustomization.yaml").write_text(yaml.safe_dump(example))
+    rendered = one(render(mine), "StatefulSet")
+    assert rendered["spec"]["replicas"] == replicas
+    assert pod_shards(rendered) == [f"{i}/{replicas}" for i in range(replicas)]
 
 
 def test_statefulset_pod_matches_the_deployment_pod() -> None:
@@ -499,6 +594,7 @@ def test_statefulset_pod_matches_the_deployment_pod() -> None:
     sts_pod = copy.deepcopy(statefulset["spec"]["template"])
     sts_container = container({"spec": {"template": sts_pod}})
     sts_container.pop("env")
+    sts_pod["spec"].pop("topologySpreadConstraints")
     sts_container["args"] = [a for a in sts_container["args"] if not a.startswith("--shard=")]
     assert sts_pod == dep_pod
     assert statefulset["spec"]["selector"] == deployment["spec"]["selector"]
@@ -535,7 +631,7 @@ def test_a_user_overlay_sets_namespace_image_and_config(target: Path, tmp_path: 
         "resources": [os.path.relpath(target, tmp_path)],
         "images": [
             {
-                "name": "pinpointe-exporter",
+                "name": "registry.example.invalid/pinpointe-exporter",
                 "newName": "registry.example.com/pinpointe-exporter",
                 "newTag": "9.9.9",
             }
@@ -551,3 +647,198 @@ def test_a_user_overlay_sets_namespace_image_and_config(target: Path, tmp_path: 
     assert container(workload)["image"] == "registry.example.com/pinpointe-exporter:9.9.9"
     config, _ = _exporter_config(docs)
     assert [a["name"] for a in config["accounts"]] == ["acme"]
+
+
+# -- series identity across pod replacements -----------------------------------------
+
+_GROUP_REF = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def relabel(labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, str]:
+    """Prometheus' relabelling (the actions the manifests use), then its defaults:
+    `instance` from `__address__` when unset, `__` labels dropped."""
+    labels = dict(labels)
+    for rule in rules:
+        action = rule.get("action", "replace").lower()
+        regex = re.compile(f"^(?:{rule.get('regex', '(.*)')})$")
+        if action == "replace":
+            value = rule.get("separator", ";").join(
+                labels.get(name, "") for name in rule.get("sourceLabels", [])
+            )
+            match = regex.match(value)
+            if match:
+                replacement = rule.get("replacement", "$1")
+                groups = (match.group(0), *match.groups())
+                labels[rule["targetLabel"]] = _GROUP_REF.sub(
+                    lambda m, g=groups: g[int(m[1] or m[2])] or "", replacement
+                )
+        elif action == "labeldrop":
+            labels = {k: v for k, v in labels.items() if not regex.match(k)}
+        else:
+            raise AssertionError(f"relabel action {action} not modelled here")
+    labels.setdefault("instance", labels["__address__"])
+    return {k: v for k, v in labels.items() if not k.startswith("__") and v != ""}
+
+
+def operator_target(pod: str, ip: str) -> dict[str, str]:
+    """A target's labels as the Prometheus Operator hands them to the user's relabelings."""
+    return {
+        "__address__": f"{ip}:9863",
+        "__meta_kubernetes_pod_name": pod,
+        "namespace": "monitoring",
+        "service": "pinpointe-exporter",
+        "pod": pod,
+        "container": "exporter",
+        "endpoint": "http-metrics",
+        "job": "pinpointe-exporter",
+    }
+
+
+def _series_labels(docs: list[dict[str, Any]], pod: str, ip: str) -> dict[str, str]:
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    return relabel(operator_target(pod, ip), endpoint["relabelings"])
+
+
+def test_relabel_model_keeps_the_defaults_without_rules() -> None:
+    # Without the manifests' rules every new pod is a new series: what they prevent.
+    first = relabel(operator_target("pinpointe-exporter-5d8f9-abcde", "10.1.0.7"), [])
+    second = relabel(operator_target("pinpointe-exporter-7c4b2-vwxyz", "10.1.3.9"), [])
+    assert first["instance"] == "10.1.0.7:9863" and first["pod"] != second["pod"]
+    assert first != second
+
+
+def test_deployment_series_survive_a_new_pod() -> None:
+    docs = render(BASE)
+    before = _series_labels(docs, "pinpointe-exporter-5d8f9-abcde", "10.1.0.7")
+    after = _series_labels(docs, "pinpointe-exporter-7c4b2-vwxyz", "10.1.3.9")
+    assert before == after
+    assert before == {
+        "job": "pinpointe",
+        "instance": "pinpointe-exporter",
+        "namespace": "monitoring",
+        "service": "pinpointe-exporter",
+        "container": "exporter",
+        "endpoint": "http-metrics",
+    }
+    # Never two pods at once: the old one stops before the new one starts.
+    assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert one(docs, "Deployment")["spec"]["replicas"] == 1
+
+
+def test_statefulset_series_follow_the_shard_not_the_pod() -> None:
+    docs = render(SHARDED)
+    shard0 = _series_labels(docs, "pinpointe-exporter-0", "10.1.0.7")
+    replaced = _series_labels(docs, "pinpointe-exporter-0", "10.1.4.2")  # same pod, new IP
+    shard1 = _series_labels(docs, "pinpointe-exporter-1", "10.1.0.8")
+    assert shard0 == replaced
+    assert shard0["instance"] == "pinpointe-exporter-0"
+    assert shard1["instance"] == "pinpointe-exporter-1"
+    assert "pod" not in shard0
+    assert {k: v for k, v in shard0.items() if k != "instance"} == {
+        k: v for k, v in shard1.items() if k != "instance"
+    }
+
+
+# -- pod placement, disruption, network, identity --------------------------------------
+
+
+def test_workload_runs_as_its_own_tokenless_service_account(
+    rendered: list[dict[str, Any]],
+) -> None:
+    account = one(rendered, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    pod = workload["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def _selects(selector: dict[str, Any], workload: dict[str, Any]) -> bool:
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    return bool(selector["matchLabels"]) and selector["matchLabels"].items() <= labels.items()
+
+
+def test_disruption_budget_lets_drains_evict_one_pod_at_a_time(
+    rendered: list[dict[str, Any]],
+) -> None:
+    budget = one(rendered, "PodDisruptionBudget")["spec"]
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    assert _selects(budget["selector"], workload)
+    # No spare replicas: minAvailable would block every node drain.
+    assert "minAvailable" not in budget
+    assert budget["maxUnavailable"] == 1
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_network_policy_admits_only_prometheus_and_lets_out_dns_and_https(
+    rendered: list[dict[str, Any]],
+) -> None:
+    policy = one(rendered, "NetworkPolicy")["spec"]
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    assert _selects(policy["podSelector"], workload)
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http-metrics", "protocol": "TCP"}]
+    (peer,) = ingress["from"]  # one peer: namespace AND pod selector
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    egress_ports = sorted(
+        (port["port"], port["protocol"]) for rule in policy["egress"] for port in rule["ports"]
+    )
+    assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP")]
+    (dns,) = [r for r in policy["egress"] if r["ports"][0]["port"] == 53]
+    assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+
+def test_shards_spread_over_nodes_without_blocking_scheduling() -> None:
+    statefulset = one(render(SHARDED), "StatefulSet")
+    constraints = statefulset["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    keys = {c["topologyKey"] for c in constraints}
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    for constraint in constraints:
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+        assert constraint["maxSkew"] == 1
+        assert _selects(constraint["labelSelector"], statefulset)
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
+    match = re.fullmatch(r"(\d+)([KMG]i?|k)?", quantity)
+    assert match, quantity
+    return int(match[1]) * units.get(match[2] or "", 1)
+
+
+# The hardening of response parsing keeps the exporter's resident memory below this
+# with default settings, whatever Pinpointe answers (README: "Memory").
+EXPORTER_RSS_BOUND = 512 * 10**6
+
+
+def test_memory_limit_leaves_room_above_the_exporters_own_bound(
+    rendered: list[dict[str, Any]],
+) -> None:
+    (workload,) = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
+    resources = container(workload)["resources"]
+    limit = _bytes(resources["limits"]["memory"])
+    request = _bytes(resources["requests"]["memory"])
+    # At least 25% headroom over the bound, so the kernel never OOM-kills an exporter
+    # that is doing what its bounds allow; the request is the steady state.
+    assert limit >= EXPORTER_RSS_BOUND * 1.25
+    assert 64 * 2**20 <= request <= limit / 4
+
+
+def test_kube_prometheus_stack_overlay_labels_what_the_chart_selects() -> None:
+    docs = render(KPS)
+    labelled = {
+        (d["kind"], d["metadata"]["name"])
+        for d in docs
+        if d["metadata"].get("labels", {}).get("release") == "kube-prometheus-stack"
+    }
+    operator_objects = {
+        (d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in OPERATOR_SCHEMAS
+    }
+    assert labelled == operator_objects
+    assert {kind for kind, _ in labelled} == {"ServiceMonitor", "PrometheusRule"}
+    assert {d["metadata"].get("namespace") for d in docs} == {"monitoring"}
+    # Everything else is the base, unchanged but for the namespace.
+    base = {(d["kind"], d["metadata"]["name"]) for d in render(BASE)}
+    assert {(d["kind"], d["metadata"]["name"]) for d in docs} == base

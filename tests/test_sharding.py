@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.sharding import shard_of
+from exporter.sharding import export_shard, shard_of
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import require_tool
 
@@ -176,6 +177,37 @@ def test_real_polls_split_across_shards(twelve_accounts: Simulator, tmp_path: Pa
     assert len(set(requests.values())) == 1 and min(requests.values()) > 0, requests
 
 
+_SHARD_GAUGE = re.compile(r"^pinpointe_exporter_shard_(index|count) (\S+)$", re.MULTILINE)
+
+
+def test_exporter_reports_the_shard_it_serves(twelve_accounts: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "sim.yaml", ACCOUNTS[:12], api_url=twelve_accounts.url)
+    for shard, expected in (
+        ("2/5", {"index": 2.0, "count": 5.0}),
+        ("0/1", {"index": 0.0, "count": 1.0}),
+    ):
+        proc = run_exporter("--once", f"--config.file={config}", f"--shard={shard}")
+        assert proc.returncode == 0, proc.stderr
+        gauges = _SHARD_GAUGE.findall(proc.stdout)
+        assert {name: float(value) for name, value in gauges} == expected
+        assert len(gauges) == 2, "one series each"
+        assert "# TYPE pinpointe_exporter_shard_index gauge" in proc.stdout
+    # Without --shard: neither series (an unsharded exporter is not shard 0 of 1).
+    proc = run_exporter("--once", f"--config.file={config}")
+    assert proc.returncode == 0, proc.stderr
+    assert "pinpointe_exporter_shard_" not in proc.stdout
+
+
+def test_exporting_the_shard_again_replaces_it() -> None:
+    registry = CollectorRegistry()
+    export_shard(1, 3, registry)
+    export_shard(0, 2, registry)  # a second start in one process must not raise
+    text = generate_latest(registry).decode()
+    assert _SHARD_GAUGE.findall(text) == [("index", "0.0"), ("count", "2.0")]
+    export_shard(4, 5, CollectorRegistry())
+    assert "pinpointe_exporter_shard" not in generate_latest(registry).decode()
+
+
 # -- the Kubernetes StatefulSet's own arguments ---------------------------------
 
 
@@ -197,12 +229,15 @@ def test_statefulset_pods_cover_every_account_once(configs: dict[str, Path]) -> 
     sts = _statefulset()
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     replicas = sts["spec"]["replicas"]
+    plain_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     seen: Counter[str] = Counter()
     for ordinal in range(replicas):
-        # What Kubernetes runs in pod <ordinal>: $(POD_INDEX) expanded, and the
-        # ConfigMap's file replaced by the 50-account test config.
+        # What Kubernetes runs in pod <ordinal>: $(POD_INDEX) and the other
+        # $(VAR)s expanded, and the ConfigMap's file replaced by the 50-account
+        # test config.
+        env = {**plain_env, "POD_INDEX": str(ordinal)}
         args = [
-            re.sub(r"\$\(POD_INDEX\)", str(ordinal), arg)
+            re.sub(r"\$\((\w+)\)", lambda m, env=env: env[m[1]], arg)
             for arg in container["args"]
             if not arg.startswith("--config.file=")
         ]
