@@ -24,6 +24,7 @@ from exporter.reload import Fleet, Reloader
 from exporter.server import ExporterServer, parse_listen_address
 from exporter.sharding import export_shard, parse_shard, shard_of
 from exporter.state import Store
+from exporter.status import StatusViews
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
@@ -259,7 +260,16 @@ def _serve(
                 "TLS certificate verification is disabled for this account",
                 extra={"fields": {"account": account.name}},
             )
-    routes = {"/-/reload": reloader.route(args.enable_lifecycle)}
+    views = StatusViews(
+        fleet.pollers,
+        lambda: store.generation,
+        reloader.state,
+        lambda: reloader.settings,
+        telemetry_path,
+        demo=args.demo,
+        config_file=None if source is None else str(source),
+    )
+    routes = {**views.routes(), "/-/reload": reloader.route(args.enable_lifecycle)}
     try:
         server = ExporterServer(listen, store, telemetry_path, web=web, routes=routes)
     except OSError as exc:

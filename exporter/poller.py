@@ -94,6 +94,12 @@ class AccountPoller:
         self.last_success_monotonic: float | None = None
         self.last_duration: float | None = None
         self.published: Published | None = None
+        # For the status page: (wall time, reason, message) of the last failed poll, the
+        # pages of the last successful one, the next poll (monotonic) and diagnoses.
+        self.last_failure: tuple[float, str, str] | None = None
+        self.last_pages: int | None = None
+        self.next_poll: float | None = None
+        self.hints: tuple[str, ...] = ()
         self.store.update(account.name, render_health(self._facts()), attempted=False)
 
     def inherit(self, previous: AccountPoller) -> None:
@@ -106,6 +112,8 @@ class AccountPoller:
         self.last_success_monotonic = previous.last_success_monotonic
         self.last_duration = previous.last_duration
         self.published = previous.published
+        self.last_failure = previous.last_failure
+        self.last_pages = previous.last_pages
         self.store.update(self.account.name, render_health(self._facts()), attempted=False)
 
     def _count_request(self, code: str) -> None:
@@ -116,6 +124,7 @@ class AccountPoller:
         interval = self.account.poll_interval
         next_poll = self.clock.monotonic() + self.clock.uniform(0, min(1.0, interval * JITTER))
         while not self.stop.is_set():
+            self.next_poll = next_poll
             try:
                 next_poll, wake = self.step(next_poll)
             except Exception:  # the loop must outlive any bug
@@ -125,6 +134,7 @@ class AccountPoller:
                 )
                 next_poll = self.clock.monotonic() + interval
                 wake = self.clock.monotonic() + min(interval, 60.0)
+            self.next_poll = next_poll
             self.stop.wait(max(0.0, wake - self.clock.monotonic()))
         self.client.close()
 
@@ -183,6 +193,7 @@ class AccountPoller:
         self.last_success = self.clock.wall()
         self.last_success_monotonic = self.clock.monotonic()
         self.published = Published.of(snapshot)
+        self.last_pages = snapshot.pages
         self.store.update(self.account.name, render_health(self._facts()), engagement)
         fields = {
             "account": self.account.name,
@@ -212,6 +223,7 @@ class AccountPoller:
         stale = self._is_stale()
         if stale:
             self.published = None
+        self.last_failure = (self.clock.wall(), str(error.reason), error.message)
         self.store.update(self.account.name, render_health(self._facts()), {} if stale else None)
         log.error(
             error.message,

@@ -201,6 +201,7 @@ class Reloader:
         self.source = source
         self.last_success = 0.0
         self.successful = True
+        self.settings = Settings(accounts=())
         self._lock = threading.Lock()
         self._checksum = self._file_checksum()
 
@@ -208,6 +209,7 @@ class Reloader:
         """Apply the configuration loaded at start-up."""
         with self._lock:
             changes = self.fleet.apply(settings.accounts, settings.max_concurrency)
+            self.settings = settings
             self._loaded(True)
             return changes
 
@@ -226,10 +228,15 @@ class Reloader:
                 )
                 return False, message
             changes = self.fleet.apply(settings.accounts, settings.max_concurrency)
+            self.settings = settings
             self._loaded(True)
             message = f"configuration reloaded: {changes.describe()}"
             log.info(message, extra={"fields": {"trigger": trigger}})
             return True, message
+
+    def state(self) -> tuple[bool, float]:
+        """Whether the last load succeeded, and when one last did."""
+        return self.successful, self.last_success
 
     def _loaded(self, successful: bool) -> None:
         self.successful = successful

@@ -1,0 +1,391 @@
+"""The status page (``/``), its JSON (``/api/v1/status``) and the configuration in force.
+
+The page answers "what is wrong?" at a glance: one row per account with its health,
+last success, last failure (with the same message as the log line), records, next
+poll, time left before its data goes stale, unmapped fields and selection. It is
+server-rendered HTML and CSS (no JavaScript, nothing fetched from elsewhere), every
+value escaped. Views are rendered when the state changes (at most once a second, for
+the ages they show) and served as bytes; /metrics never waits for them.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import yaml
+
+from exporter import __version__
+from exporter.config import AccountConfig, FileSecret, Settings, format_duration
+from exporter.logs import REDACTED
+from exporter.poller import AccountPoller
+from exporter.server import Reply, Route
+
+HTML_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Failure:
+    timestamp: float
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What the status page says about one account (times are Unix seconds)."""
+
+    name: str
+    health: str  # up | down | stale | never_polled
+    api_url: str
+    request_type: str
+    groupings: tuple[str, ...]
+    selection: tuple[str, ...]  # empty: all autoresponders
+    poll_interval_seconds: float
+    last_success_timestamp: float | None
+    last_failure: Failure | None
+    records: Mapping[str, int]
+    pages: int | None
+    poll_duration_seconds: float | None
+    next_poll_timestamp: float | None
+    stale_at_timestamp: float | None
+    unmapped_fields: tuple[str, ...]
+    hints: tuple[str, ...]
+
+
+def account_status(poller: AccountPoller) -> AccountStatus:
+    """A consistent-enough reading of a poller's state (plain attribute reads, no lock)."""
+    account = poller.account
+    wall, monotonic = poller.clock.wall(), poller.clock.monotonic()
+
+    def to_wall(moment: float | None) -> float | None:
+        return None if moment is None else wall + (moment - monotonic)
+
+    published = poller.published
+    if poller.last_ok is None:
+        health = "never_polled"
+    elif poller.last_ok:
+        health = "up"
+    else:
+        health = "down" if published is not None or poller.last_success is None else "stale"
+    stale_at = None
+    if published is not None and poller.last_success_monotonic is not None:
+        stale_at = to_wall(poller.last_success_monotonic + account.stale_after)
+    failure = poller.last_failure
+    return AccountStatus(
+        name=account.name,
+        health=health,
+        api_url=account.api_url,
+        request_type=account.request_type,
+        groupings=account.groupings,
+        selection=tuple(s.describe() for s in account.autoresponders),
+        poll_interval_seconds=account.poll_interval,
+        last_success_timestamp=poller.last_success,
+        last_failure=None if failure is None else Failure(*failure),
+        records=dict(published.records) if published else {},
+        pages=poller.last_pages,
+        poll_duration_seconds=poller.last_duration,
+        next_poll_timestamp=to_wall(poller.next_poll),
+        stale_at_timestamp=stale_at,
+        unmapped_fields=tuple(sorted(published.unmapped_fields)) if published else (),
+        hints=poller.hints,
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the views show, as of ``now``."""
+
+    now: float
+    demo: bool
+    config_file: str | None
+    reload_successful: bool
+    last_reload_success_timestamp: float
+    accounts: tuple[AccountStatus, ...]
+
+
+class StatusViews:
+    """Renders the views of the exporter's state and caches them until it changes."""
+
+    def __init__(
+        self,
+        pollers: Callable[[], list[AccountPoller]],
+        generation: Callable[[], int],
+        reload_state: Callable[[], tuple[bool, float]],
+        settings: Callable[[], Settings],
+        telemetry_path: str = "/metrics",
+        demo: bool = False,
+        config_file: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._pollers = pollers
+        self._generation = generation
+        self._reload_state = reload_state
+        self._settings = settings
+        self.telemetry_path = telemetry_path
+        self.demo = demo
+        self.config_file = config_file
+        self.clock = clock
+        self.renders = 0
+        self._lock = threading.Lock()
+        self._key: tuple[int, int] | None = None
+        self._views: dict[str, bytes] = {}
+
+    def facts(self) -> Facts:
+        successful, last_success = self._reload_state()
+        return Facts(
+            now=self.clock(),
+            demo=self.demo,
+            config_file=self.config_file,
+            reload_successful=successful,
+            last_reload_success_timestamp=last_success,
+            accounts=tuple(account_status(p) for p in self._pollers()),
+        )
+
+    def view(self, name: str) -> bytes:
+        """``html`` or ``json``, rendered again only when the state (or the second) changed."""
+        key = (self._generation(), int(self.clock()))
+        with self._lock:
+            if key != self._key:
+                facts = self.facts()
+                self._views = {
+                    "html": render_html(facts, self.telemetry_path).encode(),
+                    "json": render_json(facts).encode(),
+                }
+                self._key = key
+                self.renders += 1
+            return self._views[name]
+
+    def routes(self) -> dict[str, Route]:
+        def page(method: str) -> Reply:
+            return Reply(200, self.view("html"), HTML_TYPE)
+
+        def api(method: str) -> Reply:
+            return Reply(200, self.view("json"), JSON_TYPE)
+
+        def config(method: str) -> Reply:
+            return Reply(200, render_config(self._settings()).encode(), TEXT_TYPE)
+
+        def troubleshooting(method: str) -> Reply:
+            return Reply(200, troubleshooting_text().encode(), TEXT_TYPE)
+
+        return {
+            "/": Route(("GET",), page),
+            "/api/v1/status": Route(("GET",), api),
+            "/config": Route(("GET",), config),
+            "/troubleshooting": Route(("GET",), troubleshooting),
+        }
+
+
+# -- JSON ----------------------------------------------------------------------------
+def render_json(facts: Facts) -> str:
+    return json.dumps(
+        {
+            "version": __version__,
+            "demo": facts.demo,
+            "time": facts.now,
+            "config": {
+                "file": facts.config_file,
+                "last_reload_successful": facts.reload_successful,
+                "last_reload_success_timestamp": facts.last_reload_success_timestamp,
+            },
+            "accounts": [
+                {
+                    **asdict(a),
+                    "groupings": list(a.groupings),
+                    "selection": list(a.selection),
+                    "unmapped_fields": list(a.unmapped_fields),
+                    "hints": list(a.hints),
+                }
+                for a in facts.accounts
+            ],
+        },
+        indent=2,
+    )
+
+
+# -- HTML ----------------------------------------------------------------------------
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d1d1f;background:#fff}
+h1{font-size:1.4rem;margin:0 0 .3rem}
+nav a{margin-right:1rem}
+.banner{background:#fff4ce;border:1px solid #e0b000;padding:.6rem .8rem;margin:1rem 0;
+border-radius:4px;font-weight:600}
+.warn{background:#fde7e9;border-color:#c4314b}
+table{border-collapse:collapse;width:100%;margin-top:1rem;font-size:.9rem}
+th,td{border:1px solid #d0d0d0;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+.health{font-weight:700;white-space:nowrap}
+.up{color:#107c10}.down,.stale{color:#c4314b}.never_polled{color:#8a6d00}
+.msg{max-width:28rem}
+.hint td{background:#fffaf0;border-top:none}
+small{color:#555}
+"""
+
+_HEALTH_LABEL = {"up": "UP", "down": "DOWN", "stale": "STALE", "never_polled": "NEVER POLLED"}
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _when(moment: float | None, now: float, missing: str = "never") -> str:
+    if moment is None:
+        return missing
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+    return f"{_e(stamp)}<br><small>{_e(_relative(moment - now))}</small>"
+
+
+def _relative(delta: float) -> str:
+    text = _span(abs(delta))
+    return f"in {text}" if delta > 0.5 else f"{text} ago" if delta < -0.5 else "now"
+
+
+def _span(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    return f"{whole // 3600}h {whole % 3600 // 60}m"
+
+
+def _row(a: AccountStatus, now: float) -> str:
+    failure = "none"
+    if a.last_failure is not None:
+        f = a.last_failure
+        failure = (
+            f'<b>{_e(f.reason)}</b> {_when(f.timestamp, now)}<div class="msg">{_e(f.message)}</div>'
+        )
+    records = ", ".join(f"{_e(g)}: {_e(n)}" for g, n in a.records.items()) or "none"
+    if a.pages is not None:
+        records += f"<br><small>{_e(a.pages)} pages in the last poll</small>"
+    duration = "" if a.poll_duration_seconds is None else f"{a.poll_duration_seconds:.2f}s"
+    stale = "no data" if a.stale_at_timestamp is None else _when(a.stale_at_timestamp, now)
+    selection = ", ".join(a.selection) if a.selection else "all autoresponders"
+    cells = [
+        f"<b>{_e(a.name)}</b><br><small>{_e(a.api_url)}</small>",
+        f'<span class="health {_e(a.health)}">{_HEALTH_LABEL[a.health]}</span>',
+        _when(a.last_success_timestamp, now),
+        failure,
+        records,
+        _e(duration),
+        _when(a.next_poll_timestamp, now, "not scheduled"),
+        stale,
+        _e(", ".join(a.unmapped_fields) or "none"),
+        f"{_e(selection)}<br><small>{_e(', '.join(a.groupings))}; request_type "
+        f"{_e(a.request_type)}; every {_e(format_duration(a.poll_interval_seconds))}</small>",
+    ]
+    row = "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+    for hint in a.hints:
+        row += f'<tr class="hint"><td></td><td colspan="9">{_e(hint)}</td></tr>'
+    return row
+
+
+_COLUMNS = (
+    "Account",
+    "Health",
+    "Last success",
+    "Last failure",
+    "Records",
+    "Poll duration",
+    "Next poll",
+    "Stale at",
+    "Unmapped fields",
+    "Selection",
+)
+
+
+def render_html(facts: Facts, telemetry_path: str) -> str:
+    banner = ""
+    if facts.demo:
+        banner = (
+            '<div class="banner">Demo mode: this page shows SIMULATED Pinpointe data from '
+            "the built-in simulator, not a real account.</div>"
+        )
+    if not facts.reload_successful:
+        banner += (
+            '<div class="banner warn">The last configuration reload failed: the previous '
+            "configuration is still in force (see the log).</div>"
+        )
+    rows = "".join(_row(a, facts.now) for a in facts.accounts) or (
+        '<tr><td colspan="10">no accounts configured</td></tr>'
+    )
+    header = "".join(f"<th>{_e(c)}</th>" for c in _COLUMNS)
+    up = sum(a.health == "up" for a in facts.accounts)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Pinpointe exporter</title><style>{_CSS}</style></head>
+<body>
+<h1>Pinpointe exporter</h1>
+<nav><a href="{_e(telemetry_path)}">Metrics</a><a href="/-/healthy">Health</a>\
+<a href="/-/ready">Readiness</a><a href="/api/v1/status">Status as JSON</a>\
+<a href="/config">Configuration in force</a>\
+<a href="/troubleshooting">Troubleshooting</a></nav>
+{banner}
+<p>Accounts up: {up} of {len(facts.accounts)}. Version {_e(__version__)}. \
+<small>As of {_e(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(facts.now)))}.</small></p>
+<table><thead><tr>{header}</tr></thead>
+<tbody>{rows}</tbody></table>
+</body></html>
+"""
+
+
+# -- the configuration in force ------------------------------------------------------
+def render_config(settings: Settings) -> str:
+    """The running configuration as YAML, every secret redacted."""
+    document = {
+        "poll_interval": format_duration(settings.poll_interval),
+        "timeout": format_duration(settings.timeout),
+        "stale_after": format_duration(settings.stale_after),
+        "max_concurrency": settings.max_concurrency,
+        "accounts": [_account_config(a) for a in settings.accounts],
+    }
+    return "# The configuration in force; secrets are redacted.\n" + yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True
+    )
+
+
+def _account_config(account: AccountConfig) -> dict[str, Any]:
+    token: dict[str, Any] = (
+        {"usertoken_file": str(account.usertoken.path)}
+        if isinstance(account.usertoken, FileSecret)
+        else {"usertoken": REDACTED}
+    )
+    return {
+        "name": account.name,
+        "api_url": account.api_url,
+        "username": account.username,
+        **token,
+        "request_type": account.request_type,
+        "groupings": list(account.groupings),
+        "page_size": account.page_size,
+        "autoresponders": [
+            {"id": s.id} if s.id is not None else {"name": s.name} for s in account.autoresponders
+        ],
+        "max_sends_per_autoresponder": account.max_sends_per_autoresponder,
+        "field_map": dict(account.field_map),
+        "poll_interval": format_duration(account.poll_interval),
+        **({"ca_file": account.ca_file} if account.ca_file else {}),
+        "tls_insecure_skip_verify": account.tls_insecure_skip_verify,
+    }
+
+
+def troubleshooting_text() -> str:
+    """The README's Troubleshooting section, from the installed package's metadata."""
+    try:
+        readme = importlib.metadata.metadata("pinpointe-exporter").get_payload()  # type: ignore[attr-defined]
+    except importlib.metadata.PackageNotFoundError:
+        readme = ""
+    if isinstance(readme, str) and "## Troubleshooting" in readme:
+        return "## Troubleshooting" + readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    return "See the Troubleshooting section of README.md.\n"
