@@ -18,9 +18,10 @@ from types import FrameType
 
 from exporter import __version__, logs
 from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
-from exporter.metrics import render_reload, runtime_metrics
+from exporter.metrics import render_reload
 from exporter.poller import Pollers
 from exporter.reload import Fleet, Reloader
+from exporter.runtime import runtime_metrics
 from exporter.server import ExporterServer, parse_listen_address
 from exporter.sharding import export_shard, parse_shard, shard_of
 from exporter.state import Store

@@ -21,9 +21,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import REGISTRY, generate_latest
-from prometheus_client.openmetrics import exposition as openmetrics
-
 from exporter import __version__
 from exporter.gzipjoin import Chunk, OpenGzip
 from exporter.snapshot import DEFAULT_FIELDS, Snapshot
@@ -314,6 +311,7 @@ class Exposition:
                 self._families.append((family, samples))
         self._lock = threading.Lock()
         self._gzipped: dict[bool, OpenGzip] = {}
+        self._finished: dict[bool, tuple[bytes, list[bytes]]] = {}
 
     def _chunks(self, openmetrics_format: bool) -> list[Chunk]:
         chunks: list[Chunk] = []
@@ -332,8 +330,13 @@ class Exposition:
         Every chunk was compressed on its own when it was rendered; they are joined
         (and their checksums combined) once per exposition and format, and each scrape
         compresses only ``tail`` to finish the stream, so the result is one ordinary
-        gzip member that every client can read.
+        gzip member that every client can read. The finished body is kept while the
+        same ``tail`` object comes again (the runtime metrics are reused for a second):
+        scrapes in between share it and must not modify it.
         """
+        finished = self._finished.get(openmetrics_format)
+        if finished is not None and finished[0] is tail:
+            return finished[1]
         cached = self._gzipped.get(openmetrics_format)
         if cached is None:
             with self._lock:
@@ -341,7 +344,9 @@ class Exposition:
                 if cached is None:
                     cached = OpenGzip.join(self._chunks(openmetrics_format))
                     self._gzipped[openmetrics_format] = cached
-        return cached.finish(tail)
+        parts = cached.finish(tail)
+        self._finished[openmetrics_format] = (tail, parts)
+        return parts
 
 
 _HEADERS: dict[tuple[Family, bool], Chunk] = {}
@@ -352,13 +357,3 @@ def _header_chunk(family: Family, openmetrics_format: bool) -> Chunk:
     if chunk is None:
         chunk = _HEADERS[(family, openmetrics_format)] = Chunk.of(family.header(openmetrics_format))
     return chunk
-
-
-def runtime_metrics(openmetrics_format: bool) -> bytes:
-    """The client library's process_* and python_* metrics, rendered at scrape time.
-
-    In OpenMetrics this part also carries the closing ``# EOF``.
-    """
-    if openmetrics_format:
-        return bytes(openmetrics.generate_latest(REGISTRY))  # type: ignore[no-untyped-call]
-    return bytes(generate_latest(REGISTRY))

@@ -27,8 +27,8 @@ from exporter import __version__
 from exporter.metrics import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
-    runtime_metrics,
 )
+from exporter.runtime import runtime_metrics
 from exporter.state import Store
 
 if TYPE_CHECKING:
