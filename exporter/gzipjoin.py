@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 GZIP_LEVEL = 3  # ~2.5x faster than 6 on expositions, ~15% larger output
@@ -62,9 +63,10 @@ class OpenGzip:
         return [self.head, end + trailer]
 
 
-# CRC-32 of a concatenation from the CRCs of its parts, as zlib's crc32_combine (which
-# Python's zlib module does not expose): crc(A + B) = crc(A) * x^(8 * len(B)) + crc(B)
-# modulo the CRC polynomial, in the reflected bit order zlib uses.
+# CRC-32 of a concatenation from the CRCs of its parts, as zlib's crc32_combine, which
+# Python's zlib module exposes from Python 3.14 on; earlier Pythons use this port of it:
+# crc(A + B) = crc(A) * x^(8 * len(B)) + crc(B) modulo the CRC polynomial, in the
+# reflected bit order zlib uses.
 _CRC_POLY = 0xEDB88320
 
 
@@ -92,7 +94,7 @@ def _x2n_table() -> tuple[int, ...]:
 _X2N = _x2n_table()
 
 
-def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+def python_crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     """zlib.crc32(a + b) from crc1 = zlib.crc32(a), crc2 = zlib.crc32(b), length2 = len(b)."""
     p = 1 << 31  # x^0
     k = 3  # bytes -> bits
@@ -103,3 +105,6 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
         n >>= 1
         k += 1
     return _multmodp(p, crc1) ^ crc2
+
+
+crc32_combine: Callable[[int, int, int], int] = getattr(zlib, "crc32_combine", python_crc32_combine)
