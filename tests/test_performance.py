@@ -1,22 +1,16 @@
 """Performance behaviour that can be asserted as values: request counts, concurrency, no lock
-held across a poll, rendering done once. Speed itself is measured in bench/, never here."""
+held across a poll. Rendering once and the gzip joining are in test_metrics.py and
+test_gzipjoin.py; speed itself is measured in bench/, never here."""
 
 from __future__ import annotations
 
-import gzip
 import math
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Selector
-from exporter.gzipjoin import Chunk, crc32_combine
-from exporter.metrics import Exposition, HealthFacts, render_health
 from exporter.pinpointe import PinpointeClient
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
@@ -171,32 +165,3 @@ def test_a_scrape_during_a_poll_gets_the_previous_complete_exposition(
     )
     assert _recipients(after) == _expected(sim, moment[0])
     assert _recipients(after) != _recipients(before)
-
-
-@given(st.binary(max_size=3000), st.binary(max_size=3000))
-def test_crc32_combine_equals_crc32_of_the_concatenation(first: bytes, second: bytes) -> None:
-    combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
-    assert combined == zlib.crc32(first + second)
-
-
-def test_gzip_body_joined_from_chunks_is_one_member_of_the_same_bytes() -> None:
-    facts = HealthFacts(account="acme", poll_interval=60, groupings=("autoresponder",))
-    engagement = {
-        "pinpointe_autoresponder_opens": Chunk.of(
-            b"".join(
-                b'pinpointe_autoresponder_opens{account="acme",autoresponder_id="%d",'
-                b'autoresponder_name="x"} %d\n' % (i, i * 7)
-                for i in range(5000)
-            )
-        )
-    }
-    exposition = Exposition([{**engagement, **render_health(facts)}])
-    for openmetrics in (False, True):
-        tail = b"# EOF\n" if openmetrics else b"process_open_fds 7\n"
-        body = b"".join(exposition.gzipped(openmetrics, tail))
-        assert gzip.decompress(body) == b"".join(exposition.parts(openmetrics)) + tail
-        reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        reader.decompress(body)
-        assert reader.eof and reader.unused_data == b""
-    assert b"# TYPE pinpointe_poll_errors counter" in b"".join(exposition.parts(True))
-    assert b"# TYPE pinpointe_poll_errors_total counter" in b"".join(exposition.parts(False))
