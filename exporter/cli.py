@@ -106,6 +106,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="INDEX/COUNT",
         help="poll only the accounts of this shard (0-based), e.g. 0/3",
     )
+    health = parser.add_argument_group("healthcheck (Docker HEALTHCHECK, Compose)")
+    health.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="ask the exporter serving per --web.listen-address and --web.config.file "
+        "for /-/healthy; exit 0 if healthy, 1 if not",
+    )
+    health.add_argument(
+        "--healthcheck.cert-file",
+        dest="healthcheck_cert_file",
+        default=None,
+        help="client certificate (PEM, may hold the key) when the web config requires one",
+    )
+    health.add_argument(
+        "--healthcheck.key-file",
+        dest="healthcheck_key_file",
+        default=None,
+        help="its private key, if not in --healthcheck.cert-file",
+    )
+    health.add_argument(
+        "--healthcheck.basic-auth-username",
+        dest="healthcheck_username",
+        default=None,
+        help="basic auth user (default: the web config's only user)",
+    )
+    health.add_argument(
+        "--healthcheck.basic-auth-password-file",
+        dest="healthcheck_password_file",
+        default=None,
+        help="file holding that user's password; without it a 401 from the exporter "
+        "counts as alive",
+    )
     parser.add_argument("--version", action="version", version=f"pinpointe-exporter {__version__}")
     return parser
 
@@ -113,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.healthcheck:
+        from exporter.healthcheck import Credentials, run
+
+        return run(
+            args.listen_address,
+            args.web_config_file,
+            Credentials(
+                args.healthcheck_cert_file,
+                args.healthcheck_key_file,
+                args.healthcheck_username,
+                args.healthcheck_password_file,
+            ),
+        )
     logs.setup(args.log_level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in (
         "/",
