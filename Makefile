@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps bench manifests clean
+.PHONY: demo test lint system-deps bench manifests lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
@@ -38,6 +42,31 @@ test: system-deps lint
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
 manifests: $(VENV)/.test
 	$(BIN)/python scripts/gen-k8s-manifests
+
+# requirements.txt: the runtime dependencies the image installs, exact versions with the
+# hashes of every file (pip-tools). Keeps existing pins that still fit pyproject.toml;
+# `make lock LOCK_ARGS=--upgrade` takes the newest releases. Run it with the image's
+# Python minor (tests/test_docker.py checks the header).
+LOCK_ARGS ?=
+lock: $(VENV)/.dev
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	  --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	  --output-file=requirements.txt $(LOCK_ARGS) pyproject.toml
+
+# The container image with its OCI labels: version from the package, revision and
+# created from the commit (so a rebuild of one commit is labelled the same).
+# PYTHON_DIGEST=sha256:... pins the base image (README: "Docker").
+IMAGE ?= pinpointe-exporter:latest
+SOURCE ?=
+PYTHON_DIGEST ?=
+image:
+	docker build -t $(IMAGE) \
+	  --build-arg SOURCE="$(SOURCE)" \
+	  --build-arg VERSION="$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' exporter/__init__.py)" \
+	  --build-arg REVISION="$$(git rev-parse HEAD)" \
+	  --build-arg CREATED="$$(git log -1 --format=%cI)" \
+	  --build-arg PYTHON_DIGEST="$(PYTHON_DIGEST)" \
+	  .
 
 # Not part of `make test`: about 10 minutes; needs wrk, nginx and prometheus-pushgateway
 # (each one missing is reported as skipped).

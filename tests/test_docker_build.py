@@ -2,10 +2,11 @@
 
 There is no Docker engine here or in CI, so this test does what the image build
 does, with the same inputs: copy exactly the files the build stage COPYs into an
-empty context, `python -m build --wheel` there, install the wheel (and the
-dependencies it declares, from the package index, as the runtime stage does)
-into a fresh virtual environment, then run the installed console script the way
-the image's ENTRYPOINT, CMD and HEALTHCHECK do. A packaging mistake (a module
+empty context, `python -m build --wheel` there (with no deprecation warning
+from the build backend), install the locked dependencies by hash and then the
+wheel alone into a fresh virtual environment, as the runtime stage does, then
+run the installed console script the way the image's ENTRYPOINT, CMD and
+HEALTHCHECK do. A packaging mistake (a module
 left out of the wheel, a missing dependency, a file the build needs but the
 Dockerfile does not copy) fails here.
 """
@@ -115,29 +116,34 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         timeout=300,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    # setuptools warns long before it stops building a deprecated pyproject.toml.
+    output = build.stdout + build.stderr
+    assert not re.search(r"deprecat", output, re.I), output[-3000:]
     (wheel,) = dist.glob("*.whl")
 
     venv = tmp / "venv"
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
     )
-    install = subprocess.run(
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
+    pip += ["--disable-pip-version-check"]
+    # The runtime stage's two installs: the locked dependencies by hash, then the
+    # wheel alone with nothing from an index; then `pip check`.
+    for step in (
         [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "--disable-pip-version-check",
             "install",
             "--quiet",
-            str(wheel),
+            "--require-hashes",
+            "--only-binary=:all:",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements.txt"),
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+        ["install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        ["check"],
+    ):
+        proc = subprocess.run([*pip, *step], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     workdir = tmp / "work"
     workdir.mkdir()
     yield Installed(wheel, venv, workdir)
@@ -161,6 +167,7 @@ def test_wheel_holds_every_module_and_declares_the_dependencies(installed: Insta
     for dependency in project["dependencies"]:
         assert f"Requires-Dist: {dependency}" in metadata
     assert f"Version: {_version()}" in metadata
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
     assert "pinpointe-exporter = exporter.cli:main" in entry_points
 
 
@@ -219,17 +226,15 @@ def test_demo_serves_metrics_and_passes_the_healthcheck(installed: Installed) ->
         recipients = series(samples, "pinpointe_autoresponder_recipients")
         assert len(recipients) >= 1 and all(v >= 0 for v in recipients.values())
 
-        # The image's HEALTHCHECK, run by the installed interpreter.
+        # The image's HEALTHCHECK, the installed console script, told the port.
         healthcheck = _runtime("HEALTHCHECK")
         argv = json.loads(healthcheck.partition("CMD ")[2])
-        assert argv[0] == "python"
-        health = subprocess.run(
-            [str(installed.python), *argv[1:]],
-            env={**env, "HEALTHCHECK_URL": f"{base}/-/healthy"},
-            capture_output=True,
-            timeout=30,
+        assert argv[0] == installed.script.name
+        health = installed.run(
+            installed.script, *argv[1:], f"--web.listen-address=127.0.0.1:{port}"
         )
-        assert health.returncode == 0, health.stderr
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert health.stdout.strip() == f"healthy: {base}/-/healthy: 200"
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
