@@ -11,7 +11,6 @@ mode's exporter configuration with the exporter's own --config.check.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -144,6 +143,17 @@ def test_ports_are_published_on_loopback_only(base: dict[str, Any]) -> None:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on all interfaces"
 
 
+def _secret_mounts(compose: dict[str, Any], service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host file of each Compose secret the service uses."""
+    mounts: dict[str, Path] = {}
+    for entry in service.get("secrets", []):
+        name = entry if isinstance(entry, str) else entry["source"]
+        target = name if isinstance(entry, str) else entry.get("target", name)
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        mounts[path] = (DEPLOY / interpolate(compose["secrets"][name]["file"])).resolve()
+    return mounts
+
+
 def test_demo_by_default_and_real_mode_switch(base: dict[str, Any], real: dict[str, Any]) -> None:
     assert base["services"]["exporter"]["command"] == ["--demo"]
     assert "volumes" not in base["services"]["exporter"], "demo mode needs no mounts"
@@ -151,35 +161,52 @@ def test_demo_by_default_and_real_mode_switch(base: dict[str, Any], real: dict[s
     assert exporter["command"] == ["--config.file=/etc/pinpointe-exporter/config.yaml"]
     targets = [target for _, target in bind_mounts(exporter)]
     assert targets == ["/etc/pinpointe-exporter/config.yaml"]
-    # The token comes from an env file that stays out of git, with a template beside it.
-    (env_file,) = exporter["env_file"]
-    env_path = DEPLOY / env_file["path"]
-    assert env_file["required"] is True
-    example = env_path.with_name(env_path.name + ".example")
-    assert example.is_file()
-    assert re.search(r"^PINPOINTE_TOKEN=", example.read_text(), re.MULTILINE)
+
+
+def test_real_mode_token_is_a_secret_file_never_in_the_environment(
+    real: dict[str, Any],
+) -> None:
+    exporter = real["services"]["exporter"]
+    # Nothing that `docker compose config` or `docker inspect` would print.
+    assert "env_file" not in exporter and "environment" not in exporter
+    secrets = _secret_mounts(real, exporter)
+    assert list(secrets) == ["/run/secrets/pinpointe_token"]
+    (token_file,) = secrets.values()
     ignored = subprocess.run(
-        ["git", "check-ignore", "-q", str(env_path)], cwd=ROOT, capture_output=True
+        ["git", "check-ignore", "-q", str(token_file)], cwd=ROOT, capture_output=True
     )
-    assert ignored.returncode == 0, f"{env_path.relative_to(ROOT)} must be git-ignored"
-
-
-def test_real_mode_config_reads_the_token_from_the_environment() -> None:
-    (host, _), *_ = bind_mounts(load(REAL)["services"]["exporter"])
+    assert ignored.returncode == 0, f"{token_file.relative_to(ROOT)} must be git-ignored"
+    (host, _), *_ = bind_mounts(exporter)
     config = load(host)
+    assert config["accounts"]
     for account in config["accounts"]:
-        assert account["usertoken"] == "${PINPOINTE_TOKEN}"
+        assert "usertoken" not in account
+        assert account["usertoken_file"] in secrets
 
 
-def test_real_mode_config_passes_the_exporters_config_check(tmp_path: Path) -> None:
+def test_real_mode_config_passes_the_exporters_config_check(
+    real: dict[str, Any], tmp_path: Path
+) -> None:
     pytest.importorskip("exporter.cli", reason="core exporter not there yet")
-    (host, _), *_ = bind_mounts(load(REAL)["services"]["exporter"])
-    env = {**os.environ, "PINPOINTE_TOKEN": "compose-test-token-0123"}
+    exporter = real["services"]["exporter"]
+    (host, _), *_ = bind_mounts(exporter)
+    # The secret's container path put back to a local file holding a test token.
+    config = host.read_text()
+    for target in _secret_mounts(real, exporter):
+        local = tmp_path / Path(target).name
+        local.write_text("compose-test-token-0123\n")
+        config = config.replace(target, str(local))
+    (tmp_path / "config.yaml").write_text(config)
     proc = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.check", f"--config.file={host}"],
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.check",
+            f"--config.file={tmp_path / 'config.yaml'}",
+        ],
         capture_output=True,
         text=True,
-        env=env,
         timeout=60,
         cwd=tmp_path,
     )
@@ -329,3 +356,75 @@ def test_grafana_opens_on_a_provisioned_dashboard(base: dict[str, Any]) -> None:
     grafana = base["services"]["grafana"]
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert json.loads(_container_to_host(grafana, home).read_text())["title"]
+
+
+# -- the exporter service: hardening, health, mounts --------------------------------
+
+
+def _mebibytes(value: str) -> float:
+    """Compose/Docker byte values (768m = 768 MiB) and Kubernetes quantities (768Mi)."""
+    match = re.fullmatch(r"(\d+)([kmg]i?b?)?", value.lower())
+    assert match, value
+    factors = {"k": 2**10, "m": 2**20, "g": 2**30}
+    unit = (match[2] or " ")[0]
+    return int(match[1]) * factors.get(unit, 1) / 2**20
+
+
+def test_exporter_is_hardened_like_the_kubernetes_pod(base: dict[str, Any]) -> None:
+    exporter = base["services"]["exporter"]
+    assert exporter["read_only"] is True
+    (tmpfs,) = exporter["tmpfs"]
+    assert tmpfs.split(":")[0] == "/tmp"
+    assert exporter["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in exporter["security_opt"]
+    # The same memory limit as the Kubernetes manifests (README: "Memory").
+    deployment = yaml.safe_load((DEPLOY / "kubernetes/base/deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert _mebibytes(exporter["mem_limit"]) == _mebibytes(
+        container["resources"]["limits"]["memory"]
+    )
+
+
+def _web_flags(argv: list[str]) -> list[str]:
+    return [a for a in argv if a.startswith(("--web.listen-address", "--web.config.file"))]
+
+
+def test_exporter_healthcheck_is_the_exporters_own_probe(
+    base: dict[str, Any], real: dict[str, Any]
+) -> None:
+    check = base["services"]["exporter"]["healthcheck"]
+    assert check["test"][:3] == ["CMD", "pinpointe-exporter", "--healthcheck"]
+    # It probes what the command serves: the same web flags, whatever the mode.
+    for compose in (base, real):
+        exporter = compose["services"]["exporter"]
+        test = exporter.get("healthcheck", check)["test"]
+        assert _web_flags(test) == _web_flags(exporter["command"])
+    # Prometheus starts once the exporter answers, Grafana once Prometheus does.
+    assert base["services"]["prometheus"]["depends_on"] == {
+        "exporter": {"condition": "service_healthy"}
+    }
+    assert base["services"]["grafana"]["depends_on"] == {
+        "prometheus": {"condition": "service_healthy"}
+    }
+    assert "healthcheck" in base["services"]["prometheus"]
+
+
+def test_bind_mounts_never_create_missing_host_paths(
+    base: dict[str, Any], real: dict[str, Any]
+) -> None:
+    # Short syntax (./x:/y) turns a missing ./x into an empty directory at `up`.
+    checked = 0
+    for compose in (base, real):
+        for name, service in compose["services"].items():
+            for volume in service.get("volumes", []):
+                if isinstance(volume, str):
+                    source = volume.split(":")[0]
+                    assert not source.startswith((".", "/", "~", "$")), (
+                        f"{name}: bind mount {volume!r} in short syntax"
+                    )
+                    continue
+                if volume["type"] == "bind":
+                    assert volume["bind"]["create_host_path"] is False, f"{name}: {volume}"
+                    assert volume["read_only"] is True, f"{name}: {volume}"
+                    checked += 1
+    assert checked >= 8
