@@ -33,11 +33,13 @@ from typing import Any
 import yaml
 
 from exporter.server import parse_listen_address
-from exporter.webconfig import REALM, WebConfig, WebConfigError, load_web_config
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 HEALTH_PATH = "/-/healthy"
 TIMEOUT_SECONDS = 4.0  # below the image HEALTHCHECK's --timeout=5s
 _LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+# The exporter's basic auth challenge (tests/test_healthcheck.py proves they agree).
+CHALLENGE = 'Basic realm="pinpointe-exporter"'
 
 
 class ProbeError(Exception):
@@ -84,7 +86,7 @@ def plan(listen_address: str, web_config_file: str | None, credentials: Credenti
     tls = None
     if web is not None and web.tls:
         assert web_config_file is not None
-        tls = _client_context(web, web_config_file, credentials)
+        tls = _client_context(web_config_file, credentials)
     authorization = None
     if credentials.password_file:
         authorization = _authorization(web, credentials)
@@ -117,7 +119,7 @@ def check(probe: Probe, timeout: float = TIMEOUT_SECONDS) -> tuple[bool, str]:
         connection.close()
     if status == 200:
         return True, f"{probe.url}: 200"
-    ours = challenge == f'Basic realm="{REALM}"'
+    ours = challenge == CHALLENGE
     if status == 401 and probe.authorization is None and probe.users_required and ours:
         return True, (
             f"{probe.url}: 401 from pinpointe-exporter's basic auth: answering "
@@ -142,9 +144,11 @@ def run(listen_address: str, web_config_file: str | None, credentials: Credentia
     return 0 if healthy else 1
 
 
-def _client_context(
-    web: WebConfig, web_config_file: str, credentials: Credentials
-) -> ssl.SSLContext:
+def _client_context(web_config_file: str, credentials: Credentials) -> ssl.SSLContext:
+    try:
+        certificate, client_auth_type = _server_tls(web_config_file)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"{web_config_file}: cannot read the server certificate: {exc}") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # The probe connects to the loopback address; the certificate names the service.
     context.check_hostname = False
@@ -152,8 +156,8 @@ def _client_context(
     # Trust the configured certificate itself, even when a CA signed it.
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     try:
-        context.load_verify_locations(cadata=_server_certificate(web_config_file))
-    except (OSError, ValueError, ssl.SSLError) as exc:
+        context.load_verify_locations(cadata=certificate)
+    except (ValueError, ssl.SSLError) as exc:
         raise ProbeError(f"{web_config_file}: cannot read the server certificate: {exc}") from None
     if credentials.key_file and not credentials.cert_file:
         raise ProbeError("--healthcheck.key-file needs --healthcheck.cert-file")
@@ -162,7 +166,7 @@ def _client_context(
             context.load_cert_chain(credentials.cert_file, credentials.key_file)
         except (OSError, ssl.SSLError) as exc:
             raise ProbeError(f"cannot load the client certificate: {exc}") from None
-    elif web.client_auth_type == "RequireAndVerifyClientCert":
+    elif client_auth_type == "RequireAndVerifyClientCert":
         raise ProbeError(
             f"{web_config_file} requires a client certificate: give --healthcheck.cert-file "
             "and --healthcheck.key-file (one the client_ca trusts)"
@@ -170,17 +174,19 @@ def _client_context(
     return context
 
 
-def _server_certificate(web_config_file: str) -> str:
-    """The PEM of tls_server_config.cert, or of the file cert_file names (relative
-    names are relative to the web config file, as for the server)."""
+def _server_tls(web_config_file: str) -> tuple[str, str]:
+    """From the web config (load_web_config has validated it): the PEM of
+    tls_server_config.cert or of the file cert_file names (relative names are relative
+    to the web config file, as for the server), and client_auth_type."""
     document: Any = yaml.safe_load(Path(web_config_file).read_text(encoding="utf-8"))
     tls = document["tls_server_config"]
+    client_auth_type = str(tls.get("client_auth_type") or "NoClientCert")
     if tls.get("cert"):
-        return str(tls["cert"])
+        return str(tls["cert"]), client_auth_type
     path = Path(tls["cert_file"])
     if not path.is_absolute():
         path = Path(web_config_file).parent / path
-    return path.read_text(encoding="ascii")
+    return path.read_text(encoding="ascii"), client_auth_type
 
 
 def _authorization(web: WebConfig | None, credentials: Credentials) -> str:

@@ -152,6 +152,19 @@ def test_tls(servers: dict[str, Server], pki: Pki) -> None:
         0,
         f"healthy: https://{server.address}/-/healthy: 200",
     )
+    # The same certificate given inline (cert/key instead of cert_file/key_file).
+    inline = _web_config(
+        pki.directory,
+        "inline.yml",
+        {
+            "tls_server_config": {
+                "cert": (pki.directory / "server.crt").read_text(),
+                "key": (pki.directory / "server.key").read_text(),
+            }
+        },
+    )
+    proc = healthcheck(f"--web.listen-address={server.address}", f"--web.config.file={inline}")
+    assert proc.returncode == 0, proc.stdout
     # Without the web config the probe speaks plain HTTP to a TLS server.
     proc = healthcheck(f"--web.listen-address={server.address}")
     assert proc.returncode == 1, proc.stdout
