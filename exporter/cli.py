@@ -221,7 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     if args.config_check:
-        print(describe(settings, args.config_file, args.shard))
+        heading = (
+            "--demo: no configuration file was read; the demo polls the built-in simulator"
+            if args.demo
+            else f"{args.config_file}: configuration is valid"
+        )
+        print(describe(settings, heading, args.shard))
         if web is not None:
             print(f"{args.web_config_file}: web config is valid: {web.describe()}")
         return 0
@@ -241,10 +246,10 @@ def _usage(message: str) -> int:
     return 2
 
 
-def describe(settings: Settings, source: str, shard: str | None) -> str:
+def describe(settings: Settings, heading: str, shard: str | None) -> str:
     """What would be polled, for --config.check; never shows a token."""
     lines = [
-        f"{source}: configuration is valid",
+        heading,
         f"poll_interval={format_duration(settings.poll_interval)} "
         f"timeout={format_duration(settings.timeout)} "
         f"stale_after={format_duration(settings.stale_after)} "

@@ -146,6 +146,9 @@ class AccountConfig:
     timeout: float
     stale_after: float
     request_type: str = "Stats"
+    # False when request_type is given in the file: the other type is then never tried.
+    # Not compared: pinning the type that is in use already changes nothing.
+    probe_request_type: bool = field(default=True, compare=False)
     groupings: tuple[str, ...] = ("autoresponder",)
     page_size: int = 100
     autoresponders: tuple[Selector, ...] = ()
@@ -251,7 +254,7 @@ class _Reader:
         if not isinstance(value, str):
             raise self.fail(path, f"must be a duration like 30s, 5m or 1h, got {_kind(value)}")
         try:
-            seconds = parse_duration(value)
+            seconds = parse_duration(self.expand(value, path))
         except ValueError as exc:
             raise self.fail(path, str(exc)) from None
         if seconds <= 0:
@@ -259,6 +262,11 @@ class _Reader:
         return seconds
 
     def integer(self, value: Any, path: str, minimum: int) -> int:
+        if isinstance(value, str) and _ENV_REF.search(value):
+            expanded = self.expand(value, path).strip()
+            if not re.fullmatch(r"[+-]?\d+", expanded):
+                raise self.fail(path, f"must be an integer, got {expanded!r} from the environment")
+            value = int(expanded)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, f"must be an integer, got {_kind(value)}")
         if value < minimum:
@@ -410,6 +418,7 @@ def _read_account(
         timeout=timeout,
         stale_after=stale_after,
         request_type=request_type,
+        probe_request_type="request_type" not in item,
         groupings=groupings,
         page_size=page_size,
         autoresponders=selectors,
@@ -424,7 +433,11 @@ def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -
     if "usertoken" in item and "usertoken_file" in item:
         raise reader.fail(f"{path}.usertoken", "give usertoken or usertoken_file, not both")
     if "usertoken" in item:
-        return Secret(reader.string(item["usertoken"], f"{path}.usertoken"))
+        token = reader.string(item["usertoken"], f"{path}.usertoken")
+        problem = placeholder_problem(token)
+        if problem:
+            raise reader.fail(f"{path}.usertoken", problem)
+        return Secret(token)
     if "usertoken_file" not in item:
         raise reader.fail(f"{path}.usertoken", "required (or usertoken_file)")
     token_path = reader.string(item["usertoken_file"], f"{path}.usertoken_file")
@@ -437,7 +450,38 @@ def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -
         ) from None
     if not token:
         raise reader.fail(f"{path}.usertoken_file", f"{token_path} is empty")
+    problem = placeholder_problem(token)
+    if problem:
+        raise reader.fail(f"{path}.usertoken_file", f"{token_path}: {problem}")
     return FileSecret(resolved.absolute())
+
+
+_BARE_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_PLACEHOLDERS = re.compile(
+    r"x{4,}|<[^>]*>|\.\.\.|…|\byour[-_ ]?(?:api[-_ ]?|user)?token\b|replace[-_ ]?with|"
+    r"change[-_ ]?me",
+    re.I,
+)
+
+
+def placeholder_problem(token: str) -> str | None:
+    """Why ``token`` looks like a placeholder rather than a real token; None if it does not.
+    The message never repeats the token itself."""
+    bare = _BARE_VAR.fullmatch(token)
+    if bare:
+        name = bare.group(1)
+        return (
+            f"${name} is not expanded: write ${{{name}}} (with braces) to read the environment "
+            f"variable {name}"
+        )
+    if "${" in token:
+        return "holds an unexpanded ${...} reference, not a token"
+    if _PLACEHOLDERS.search(token):
+        return (
+            "looks like a placeholder (xxxx…, <...>, your-token), not a token: set the API "
+            "token from Account Settings => API + Connectors"
+        )
+    return None
 
 
 def _read_groupings(reader: _Reader, value: Any, path: str) -> tuple[str, ...]:

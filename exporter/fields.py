@@ -75,10 +75,12 @@ class FieldMapper:
     """Turns raw API records into Records using the default map plus an account's field_map."""
 
     def __init__(self, extra: Iterable[tuple[str, str]] = ()) -> None:
+        mapped = {api.lower(): key for api, key in extra}
         by_field = {api: key for key, fields in DEFAULT_FIELDS.items() for api in fields}
-        by_field.update({api.lower(): key for api, key in extra})
+        by_field.update(mapped)
         fields_by_key: dict[str, list[str]] = {key: [] for key in METRIC_KEYS}
-        for api, key in by_field.items():
+        # field_map entries come first: they win over the default fields of their metric.
+        for api, key in sorted(by_field.items(), key=lambda item: item[0] not in mapped):
             fields_by_key[key].append(api)
         self._fields_by_key: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
             (key, tuple(apis)) for key, apis in fields_by_key.items() if apis

@@ -10,6 +10,7 @@ Every failure becomes a PollError whose ``reason`` is one of the contract's.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ RETRY_STATUSES = frozenset((429, 502, 503, 504))
 RETRY_AFTER_INLINE_MAX = 10.0
 MAX_PAGES = 10_000
 MAX_BODY_BYTES = 256 * 1024 * 1024
+CHECK_API_URL = "check api_url: it should be the apijson.php URL of the host you log in on"
+# Statuses that mean the URL is not an API that takes this POST at all.
+WRONG_URL_STATUSES = frozenset((404, 405, 501))
 
 
 class PollError(Exception):
@@ -112,6 +116,8 @@ class PinpointeClient:
         max_pages: int = MAX_PAGES,
     ) -> None:
         self.account = account
+        # The requesttype sent; the poller's request_type probe may switch it.
+        self.request_type = account.request_type
         self.max_pages = max_pages
         retry = _CountingRetry(
             total=3,
@@ -158,7 +164,7 @@ class PinpointeClient:
         return {
             "username": self.account.username,
             "usertoken": self.account.usertoken.reveal(),
-            "requesttype": self.account.request_type,
+            "requesttype": self.request_type,
             "requestmethod": METHOD,
             "details": details,
         }
@@ -259,6 +265,12 @@ class PinpointeClient:
         if status == 401:
             detail = error_message(body) if isinstance(body, dict) else ""
             raise self._auth_failed(detail)
+        if status in WRONG_URL_STATUSES:
+            raise PollError(
+                "http",
+                f"{self.account.api_url} answered HTTP {status} "
+                f"({response.reason or 'no reason'}); {CHECK_API_URL}",
+            )
         if not 200 <= status < 300:
             detail = error_message(body) if isinstance(body, dict) else ""
             if CREDENTIAL_WORDS.search(detail):
@@ -269,15 +281,14 @@ class PinpointeClient:
                 )
             raise PollError(
                 "http",
-                f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'}); "
-                "the poll will be retried",
+                f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'})",
                 retry_after=_parse_retry_after(response.headers.get("Retry-After")),
             )
         if body is _INVALID:
             raise PollError(
                 "invalid_response",
                 f"{self.account.api_url} answered HTTP 200 with a body that is not JSON "
-                f"({_describe_body(raw)}); check that api_url points at apijson.php",
+                f"({_describe_body(raw)}); {CHECK_API_URL}",
             )
         try:
             return parse_body(body)
@@ -291,11 +302,7 @@ class PinpointeClient:
                     "request_type, the API being enabled for the account and the autoresponder "
                     "selection",
                 ) from None
-            hint = (
-                ""
-                if exc.reason == "pagination"
-                else ("; check that api_url points at Pinpointe's apijson.php")
-            )
+            hint = "" if exc.reason == "pagination" else f"; {CHECK_API_URL}"
             raise PollError(exc.reason, self._redact(exc.message) + hint) from None
 
     def _read_body(self, response: requests.Response) -> bytes:
@@ -333,6 +340,12 @@ class PinpointeClient:
         )
 
     def _connection_failed(self, exc: requests.exceptions.RequestException) -> PollError:
+        if isinstance(exc, requests.exceptions.SSLError) and _PLAIN_HTTP.search(_root_cause(exc)):
+            return PollError(
+                "connection",
+                f"{self.account.api_url} answered in plain HTTP, not HTTPS: use an http:// "
+                "api_url if the server really serves plain HTTP, or check the host and port",
+            )
         if isinstance(exc, requests.exceptions.SSLError):
             return PollError(
                 "connection",
@@ -419,5 +432,11 @@ def _root_cause(exc: BaseException) -> str:
             exc = inner
         else:
             break
-    text = str(exc) or type(exc).__name__
-    return text.split(": ", 1)[-1][:200]
+    text = _SSL_PREFIX.sub("", str(exc)) or type(exc).__name__
+    return _SSL_PREFIX.sub("", text.split(": ", 1)[-1])[:200]
+
+
+# OpenSSL's words when a TLS client gets a plain HTTP answer.
+_PLAIN_HTTP = re.compile(r"wrong version number|http request|record layer failure", re.I)
+# "[SSL: WRONG_VERSION_NUMBER] " or "[SSL] ", before OpenSSL's text.
+_SSL_PREFIX = re.compile(r"^\[SSL(?:: [A-Z0-9_]+)?\] ")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig
+from exporter.diagnose import Diagnosis
 from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.snapshot import Snapshot
@@ -87,7 +88,10 @@ class AccountPoller:
         self.requests: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.client = PinpointeClient(account, on_request=self._count_request)
-        self.fetch = fetch or AccountFetcher(account, self.client).fetch_snapshot
+        self.diagnosis = Diagnosis(account, self.client)
+        self.fetch = fetch or self.diagnosis.probing(
+            AccountFetcher(account, self.client).fetch_snapshot
+        )
         self.failures = 0
         self.last_ok: bool | None = None
         self.last_success: float | None = None
@@ -95,11 +99,12 @@ class AccountPoller:
         self.last_duration: float | None = None
         self.published: Published | None = None
         # For the status page: (wall time, reason, message) of the last failed poll, the
-        # pages of the last successful one, the next poll (monotonic) and diagnoses.
+        # pages of the last successful one, the next poll (monotonic); diagnoses are in
+        # self.diagnosis.
         self.last_failure: tuple[float, str, str] | None = None
         self.last_pages: int | None = None
         self.next_poll: float | None = None
-        self.hints: tuple[str, ...] = ()
+        self.retrying = True  # False for --once: a failure is then final
         self.store.update(account.name, render_health(self._facts()), attempted=False)
 
     def inherit(self, previous: AccountPoller) -> None:
@@ -202,6 +207,7 @@ class AccountPoller:
             "duration_seconds": round(self.last_duration or 0.0, 3),
         }
         log.info("poll succeeded", extra={"fields": fields})
+        self.diagnosis.check_figures(snapshot)
         for warning in snapshot.warnings:
             log.warning(warning, extra={"fields": {"account": self.account.name}})
         if snapshot.unmapped_fields:
@@ -225,18 +231,15 @@ class AccountPoller:
             self.published = None
         self.last_failure = (self.clock.wall(), str(error.reason), error.message)
         self.store.update(self.account.name, render_health(self._facts()), {} if stale else None)
-        log.error(
-            error.message,
-            extra={
-                "fields": {
-                    "account": self.account.name,
-                    "reason": error.reason,
-                    "consecutive_failures": self.failures,
-                    "next_attempt_in_seconds": round(delay, 1),
-                    "serving": "nothing" if self.published is None else "previous data",
-                }
-            },
-        )
+        fields: dict[str, object] = {
+            "account": self.account.name,
+            "reason": error.reason,
+            "consecutive_failures": self.failures,
+        }
+        if self.retrying:
+            fields["next_attempt_in_seconds"] = round(delay, 1)
+            fields["serving"] = "nothing" if self.published is None else "previous data"
+        log.error(error.message, extra={"fields": fields})
         return delay
 
     def _stale_deadline(self) -> float | None:
@@ -298,6 +301,8 @@ class Pollers:
 
     def poll_all_once(self) -> bool:
         """Poll every account once, concurrently within the slots; True if all succeeded."""
+        for poller in self.pollers:
+            poller.retrying = False
         threads = [threading.Thread(target=p.poll_once, daemon=True) for p in self.pollers]
         for thread in threads:
             thread.start()

@@ -84,7 +84,7 @@ def account_status(poller: AccountPoller) -> AccountStatus:
         name=account.name,
         health=health,
         api_url=account.api_url,
-        request_type=account.request_type,
+        request_type=poller.client.request_type,
         groupings=account.groupings,
         selection=tuple(s.describe() for s in account.autoresponders),
         poll_interval_seconds=account.poll_interval,
@@ -96,7 +96,7 @@ def account_status(poller: AccountPoller) -> AccountStatus:
         next_poll_timestamp=to_wall(poller.next_poll),
         stale_at_timestamp=stale_at,
         unmapped_fields=tuple(sorted(published.unmapped_fields)) if published else (),
-        hints=poller.hints,
+        hints=poller.diagnosis.hints,
     )
 
 

@@ -93,7 +93,7 @@ FAILING = {
     "html_page": Failing(
         "html_page",
         "invalid_response",
-        "a body that is not JSON (an HTML page); check that api_url",
+        "a body that is not JSON (an HTML page); check api_url: it should be the apijson.php",
     ),
     "truncated": Failing(
         "truncated", "invalid_response", "a body that is not JSON (truncated or malformed JSON"

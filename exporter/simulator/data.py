@@ -41,6 +41,12 @@ class SimAccount:
     status_word: str = "SUCCESS"
     extra_fields: dict[str, Any] = field(default_factory=dict)
     latency: float = 0.0  # seconds every page answer takes, like a slow API (not a fault)
+    # The requesttypes the account accepts; any other is refused as unknown, with a
+    # FAILED body and this HTTP status (Pinpointe documents both Stats and Autoresponders).
+    request_types: tuple[str, ...] = ("Stats", "Autoresponders")
+    request_type_refusal_status: int = 400
+    # Record fields served under other names (like an account whose schema differs).
+    renamed_fields: dict[str, str] = field(default_factory=dict)
 
     def autoresponder_name(self, index: int) -> str:
         theme = _THEMES[index % len(_THEMES)]

@@ -164,6 +164,9 @@ class Simulator:
 
     def _present(self, account: SimAccount, record: dict[str, Any]) -> dict[str, Any]:
         record.update(account.extra_fields)
+        for name, renamed in account.renamed_fields.items():
+            if name in record:
+                record[renamed] = record.pop(name)
         if account.numbers_as_strings:
             return {k: str(v) if isinstance(v, int) else v for k, v in record.items()}
         return record
@@ -200,8 +203,10 @@ class Simulator:
             return 200, {"status": "SUCCESS", "data": {"userid": "1", "username": username}}
         if method != METHOD:
             return 400, failed(f"Unknown requestmethod {request.get('requestmethod')!r}")
-        if request_type not in ("Stats", "Autoresponders"):
-            return 400, failed(f"Unknown requesttype {request_type!r}")
+        if request_type not in account.request_types:
+            return account.request_type_refusal_status, failed(
+                f"Unknown requesttype {request_type!r}"
+            )
         details = request.get("details") or {}
         if not isinstance(details, dict):
             return 400, failed("details must be an object")
