@@ -25,8 +25,14 @@ $(VENV)/.bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
 	touch $@
 
+# make demo LISTEN=127.0.0.1:9999 when 9863 is taken.
+LISTEN ?= :9863
+
 demo: $(VENV)/.runtime
-	$(BIN)/pinpointe-exporter --demo
+	@$(BIN)/pinpointe-exporter --demo --web.listen-address=$(LISTEN) || { \
+	  status=$$?; \
+	  echo "make demo: the exporter stopped (exit $$status). If $(LISTEN) is taken, pick another address: make demo LISTEN=127.0.0.1:9999" >&2; \
+	  exit $$status; }
 
 system-deps:
 	scripts/install-system-deps

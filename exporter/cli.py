@@ -6,6 +6,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad flags or bad configuration.
 from __future__ import annotations
 
 import argparse
+import errno
+import getpass
 import logging
 import signal
 import sys
@@ -77,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth configuration (exporter-toolkit schema)",
     )
     web.add_argument(
+        "--web.hash-password",
+        dest="hash_password",
+        action="store_true",
+        help="read a password from stdin, print its bcrypt hash for basic_auth_users in "
+        "--web.config.file, and exit",
+    )
+    web.add_argument(
         "--web.enable-lifecycle",
         dest="enable_lifecycle",
         action="store_true",
@@ -84,10 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logging_group = parser.add_argument_group("logging")
     logging_group.add_argument(
-        "--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error")
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=("debug", "info", "warn", "error"),
+        help="least severe level logged (default: %(default)s)",
     )
     logging_group.add_argument(
-        "--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json")
+        "--log.format",
+        dest="log_format",
+        default="logfmt",
+        choices=("logfmt", "json"),
+        help="log line format (default: %(default)s)",
     )
     modes = parser.add_argument_group("modes")
     modes.add_argument(
@@ -158,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.healthcheck_password_file,
             ),
         )
+    if args.hash_password:
+        return _hash_password()
     logs.setup(args.log_level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in (
         "/",
@@ -239,6 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if simulator is not None:
             simulator.stop()
+
+
+def _hash_password() -> int:
+    """--web.hash-password: one line from stdin (typed unseen at a terminal) -> bcrypt."""
+    import bcrypt
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        return _usage("--web.hash-password: no password on stdin")
+    print(bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode())
+    return 0
 
 
 def _usage(message: str) -> int:
@@ -324,8 +357,13 @@ def _serve(
     try:
         server = ExporterServer(listen, store, telemetry_path, web=web, routes=routes)
     except OSError as exc:
+        taken = (
+            "; another process uses it: choose another address with --web.listen-address"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
         log.error(
-            f"cannot listen on {listen[0] or '*'}:{listen[1]}: {exc.strerror}",
+            f"cannot listen on {listen[0] or '*'}:{listen[1]}: {exc.strerror}{taken}",
             extra={"fields": {"address": f"{listen[0]}:{listen[1]}"}},
         )
         return 1

@@ -206,7 +206,9 @@ class WebConfig:
 
     def describe(self) -> str:
         parts = [f"TLS ({self.client_auth_type})" if self.tls else "no TLS"]
-        parts.append(f"basic auth for {len(self.users)} users" if self.users else "no basic auth")
+        count = len(self.users)
+        users = f"{count} user" if count == 1 else f"{count} users"
+        parts.append(f"basic auth for {users}" if self.users else "no basic auth")
         if self.rate_limit:
             parts.append(f"rate limit {self.rate_limit[1]} per {self.rate_limit[0]:g}s")
         return ", ".join(parts)
@@ -560,8 +562,8 @@ def _read_users(reader: _Reader, raw: Any) -> dict[str, bytes]:
         if match is None or not 4 <= int(match[1]) <= 31:
             raise reader.fail(
                 where,
-                'must be a bcrypt hash like $2y$10$... (make one with: htpasswd -nBC 10 "" | '
-                "tr -d ':\\n')",
+                "must be a bcrypt hash like $2y$10$... (make one with: pinpointe-exporter "
+                "--web.hash-password, which reads the password from stdin)",
             )
         users[name] = hashed.strip().encode()
     return users

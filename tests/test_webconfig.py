@@ -376,7 +376,7 @@ def test_config_check_validates_the_web_config(pki: Pki, tmp_path: Path) -> None
     result = run_exporter("--demo", "--config.check", f"--web.config.file={web}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        f"{web}: web config is valid: TLS (NoClientCert), basic auth for 1 users"
+        f"{web}: web config is valid: TLS (NoClientCert), basic auth for 1 user"
     )
 
 
@@ -409,7 +409,7 @@ def test_the_readme_example_web_config_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "web-config.yml"
     path.write_text(example)
     loaded = webconfig.load_web_config(str(path))
-    assert loaded.describe() == "TLS (RequireAndVerifyClientCert), basic auth for 1 users"
+    assert loaded.describe() == "TLS (RequireAndVerifyClientCert), basic auth for 1 user"
     assert loaded.headers == {"X-Content-Type-Options": "nosniff"}
 
 
