@@ -40,6 +40,7 @@ class Slots(threading.Semaphore):
     """
 
     def __init__(self, size: int) -> None:
+        super().__init__(size)  # unused, but keeps the base class whole (its repr)
         self._size = size
         self._used = 0
         self._slots_changed = threading.Condition()
