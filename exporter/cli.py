@@ -335,7 +335,7 @@ def _serve(
     web: WebConfig | None,
 ) -> int:
     telemetry_path: str = args.telemetry_path
-    store = Store(())
+    store = Store(a.name for a in settings.accounts)  # not ready until each has polled
     fleet = Fleet(store, settings.max_concurrency)
     reloader = Reloader(load, fleet, store, source)
     for account in settings.accounts:
