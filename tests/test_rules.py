@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ TEST_FILES = sorted((PROM / "tests").glob("*.yml"))
 INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager (or scripts/install-system-deps)"
 # A constant, not an aggregation: it has no level or operations part.
 THRESHOLD_SERIES = "pinpointe:alert_threshold"
+# Alerts about a whole exporter job or process, not about an account.
+JOB_ALERTS = {
+    "PinpointeExporterDown",
+    "PinpointeExporterTargetMissing",
+    "PinpointeExporterMetricsMissing",
+    "PinpointeExporterConfigReloadFailed",
+    "PinpointeExporterShardMissing",
+}
+# Metrics of /work/shared/contract.md that alerts use before the exporter serves them
+# (configuration reload and --shard are being implemented in the exporter).
+PENDING_METRICS = {
+    "pinpointe_exporter_config_last_reload_successful",
+    "pinpointe_exporter_shard_index",
+    "pinpointe_exporter_shard_count",
+}
+RUNBOOK_PREFIX = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
 
 
 def promtool() -> str:
@@ -75,9 +92,14 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """A threshold changed in alerts.yml must break the tests that describe it."""
     (tmp_path / "tests").mkdir()
     (tmp_path / "rules.yml").write_text((PROM / "rules.yml").read_text())
-    changed = (PROM / "alerts.yml").read_text().replace("expr: vector(0.05)", "expr: vector(0.2)")
+    original = (PROM / "alerts.yml").read_text()
+    changed = original.replace(
+        "labels: {threshold: stale_poll_intervals}\n        expr: vector(3)",
+        "labels: {threshold: stale_poll_intervals}\n        expr: vector(30)",
+    )
+    assert changed != original
     (tmp_path / "alerts.yml").write_text(changed)
-    test_file = tmp_path / "tests" / "alerts_autoresponder_test.yml"
+    test_file = tmp_path / "tests" / "alerts_exporter_test.yml"
     test_file.write_text((PROM / "tests" / test_file.name).read_text())
     proc = subprocess.run(
         [promtool(), "test", "rules", str(test_file)],
@@ -86,17 +108,44 @@ def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode != 0
-    assert "PinpointeHighBounceRate" in proc.stdout + proc.stderr
+    assert "PinpointeDataStale" in proc.stdout + proc.stderr
+
+
+def test_scenario_tests_are_generated() -> None:
+    """prometheus/tests/scenarios_*test.yml are what generate_scenarios.py writes."""
+    proc = subprocess.run(
+        [sys.executable, str(PROM / "tests" / "generate_scenarios.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_recording_rules_follow_level_metric_operations() -> None:
+    """level:metric:operations; a ratio is <a>_per_<b> with an operation starting with
+    `ratio`; no invented `_rate` (it reads like rate())."""
     for name in records():
         if name == THRESHOLD_SERIES:
             continue
         level, metric, operations = name.split(":")
-        assert re.fullmatch(r"[a-z_]+", level), name
-        assert metric.startswith("pinpointe_"), name
-        assert re.fullmatch(r"(ratio|delta24h|ratio_delta24h)", operations), name
+        assert re.fullmatch(r"account(_autoresponder)?", level), name
+        assert metric.startswith("pinpointe_autoresponder_"), name
+        assert "_rate" not in metric, name
+        assert re.fullmatch(r"(ratio|delta24h|delta24h_offset7d|ratio_delta24h)", operations), name
+        assert ("_per_" in metric) == operations.startswith("ratio"), name
+
+
+def test_rules_read_few_samples() -> None:
+    """No range selector longer than an hour: 24 h and 7 d figures come from hourly
+    two-point differences summed by a subquery, not from delta(x[24h]) over every
+    sample (14,400 samples per series and evaluation at a 1 m scrape)."""
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    for rule in rules():
+        for amount, unit in re.findall(r"\[(\d+)([smhdw])\]", rule["expr"]):
+            assert int(amount) * seconds[unit] <= 3600, rule.get("record") or rule["alert"]
+        for _, step in re.findall(r"\[(\w+):(\w+)\]", rule["expr"]):
+            assert step == "1h", rule.get("record") or rule["alert"]
 
 
 def test_alerts_are_named_labelled_and_explained() -> None:
@@ -107,16 +156,16 @@ def test_alerts_are_named_labelled_and_explained() -> None:
         assert re.fullmatch(r"Pinpointe(?:[A-Z][a-z0-9]*)+", name), name
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         annotations = rule["annotations"]
-        assert set(annotations) >= {"summary", "description"}, name
+        assert set(annotations) == {"summary", "description", "runbook_url"}, name
         text = annotations["summary"] + annotations["description"]
-        if name != "PinpointeExporterDown":
+        if name not in JOB_ALERTS:
             assert "$labels.account" in text, f"{name} does not name the account"
-        if "autoresponder_" in rule["expr"]:
+        if "autoresponder_name" in rule["expr"] or "account_autoresponder:" in rule["expr"]:
             assert "$labels.autoresponder_name" in text, f"{name} does not name the autoresponder"
             assert "$labels.autoresponder_id" in text, name
         # says what to do: at least one imperative sentence in the description
         assert re.search(
-            r"\b(check|find|review|pause|update|restart|follow|fix|remove)\b",
+            r"\b(check|find|review|pause|update|restart|follow|fix|remove|raise|run)\b",
             annotations["description"],
             re.IGNORECASE,
         ), f"{name}: the description does not say what to do"
@@ -132,7 +181,7 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
             for alert in exp:
                 # exact labels and annotations, not a subset
                 assert "severity" in alert["exp_labels"], case
-                assert set(alert["exp_annotations"]) == {"summary", "description"}, case
+                assert set(alert["exp_annotations"]) == {"summary", "description", "runbook_url"}
     names = {rule["alert"] for rule in alerts()}
     assert names - firing == set(), "alerts without a firing test case"
     assert names - silent == set(), "alerts without a non-firing test case"
@@ -153,15 +202,75 @@ def test_every_recording_rule_is_value_checked() -> None:
     missing = set(records()) - checked
     assert missing == set(), f"recording rules never value-checked: {sorted(missing)}"
     # the zero-recipients cases exist for the lifetime ratios and the 24 h ratios
-    assert any("ratio" in expr and "Draft" in expr for expr in zero_checked)
-    assert any("beta" in expr for expr in zero_checked)
+    assert any(":ratio" in expr and "Draft" in expr for expr in zero_checked)
+    assert any("ratio_delta24h" in expr and "Draft" in expr for expr in zero_checked)
 
 
 def test_rules_only_use_metrics_the_exporter_exports() -> None:
-    exported = {family.name for family in ALL_FAMILIES}
+    exported = {family.name for family in ALL_FAMILIES} | PENDING_METRICS
     recorded = set(records())
     for rule in rules():
-        for name in re.findall(r"(?<![:\w])pinpointe_[a-z_]+(?![:\w])", rule["expr"]):
+        for name in re.findall(r"(?<![:\w])pinpointe_[a-z_]+(?![:\w.])", rule["expr"]):
             assert name in exported, f"{name} is not exported by exporter/metrics.py"
         for name in re.findall(r"(?<![:\w])[a-z_]+:[a-z_]+(?::[a-z0-9_]+)?(?![:\w])", rule["expr"]):
             assert name in recorded, f"{name} is not recorded by any rule"
+
+
+def readme_anchors() -> set[str]:
+    """GitHub's anchors of the README's headings."""
+    anchors = set()
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return anchors
+
+
+def test_every_alert_links_its_readme_runbook() -> None:
+    anchors = readme_anchors()
+    for rule in alerts():
+        url = rule["annotations"]["runbook_url"]
+        assert url == RUNBOOK_PREFIX + rule["alert"].lower(), rule["alert"]
+        assert url.split("#")[1] in anchors, f"README has no runbook section {rule['alert']}"
+
+
+def test_engagement_alerts_hold_across_a_gap() -> None:
+    """keep_firing_for (Prometheus 2.42+) on every alert that reads engagement figures."""
+    for rule in alerts():
+        if "pinpointe_autoresponder_" in rule["expr"] and "__name__" not in rule["expr"]:
+            assert rule.get("keep_firing_for"), rule["alert"]
+
+
+def amtool() -> str:
+    return require_tool("amtool", INSTALL_HINT)
+
+
+def test_alertmanager_config_checks_and_routes() -> None:
+    config = PROM / "alertmanager.yml"
+    proc = subprocess.run(
+        [amtool(), "check-config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    expected = {
+        ("PinpointeHighComplaintRate", "warning"): "email-marketing",
+        ("PinpointeAutoresponderStoppedSending", "warning"): "email-marketing",
+        ("PinpointeExporterDown", "critical"): "on-call",
+        ("PinpointeAccountComplaintRateCritical", "critical"): "on-call,email-marketing",
+    }
+    for (name, severity), receivers in expected.items():
+        proc = subprocess.run(
+            [amtool(), "config", "routes", "test", f"--config.file={config}",
+             f"alertname={name}", f"severity={severity}", "account=acme"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.stdout.strip() == receivers, (name, proc.stdout, proc.stderr)
+
+
+def test_marketing_is_notified_once_a_day() -> None:
+    """A 24 h rate moves over hours: one notification a day per alert, not six."""
+    route = yaml.safe_load((PROM / "alertmanager.yml").read_text())["route"]
+    assert route["receiver"] == "email-marketing"
+    assert route["repeat_interval"] == "24h"
+    for child in route["routes"]:
+        if child["receiver"] == "email-marketing":
+            assert "repeat_interval" not in child
