@@ -10,30 +10,80 @@ JSON and this script disagree. Edit this file, not the JSON.
 
 Conventions kept by every panel:
   * datasource {"type": "prometheus", "uid": "${datasource}"}: no hard-coded UID;
-  * every query selects account=~"$account" (and autoresponder_name=~"$autoresponder"
-    on the autoresponders dashboard), so the variables filter everything;
+  * every query selects account=~"$account" (and autoresponder_id=~"$autoresponder"
+    on the autoresponders dashboard: the variable's values are ids, its texts names,
+    so duplicate names do not merge and a rename does not split), so the variables
+    filter everything;
   * ratios are 0-1 (unit percentunit) and come from prometheus/rules.yml where a
-    recording rule exists.
+    recording rule exists; a rate that can be bad is coloured at the levels of its
+    alert, read from prometheus/alerts.yml; complaint rates show two decimals.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+ALERTS_FILE = Path(__file__).resolve().parent.parent / "prometheus" / "alerts.yml"
+RUNBOOKS = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11.x; older 10.x migrate it on load
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 ACC = 'account=~"$account"'
-SEL = 'account=~"$account", autoresponder_name=~"$autoresponder"'
+SEL = 'account=~"$account", autoresponder_id=~"$autoresponder"'
 AR_LABELS = "account, autoresponder_id, autoresponder_name"
 SEND_LABELS = "account, autoresponder_id, autoresponder_name, send_id"
 
 Json = dict[str, Any]
+
+
+def alert_thresholds() -> dict[str, float]:
+    """The `pinpointe:alert_threshold` constants of prometheus/alerts.yml (standard
+    library only: the two-line pattern of that file's first group)."""
+    text = ALERTS_FILE.read_text(encoding="utf-8")
+    pattern = r"labels: \{threshold: (\w+)\}\n\s+expr: vector\(([\d.]+)\)"
+    return {name: float(value) for name, value in re.findall(pattern, text)}
+
+
+THRESHOLDS = alert_thresholds()
+# the smallest recipients floor of the per-autoresponder rate alerts
+VOLUME_FLOOR = min(v for k, v in THRESHOLDS.items() if k.endswith("_min_recipients_24h"))
+
+
+def steps(*levels: tuple[str, float]) -> Json:
+    """Absolute threshold steps: green below the first level."""
+    return {
+        "mode": "absolute",
+        "steps": [{"color": "green", "value": None}]
+        + [{"color": color, "value": value} for color, value in levels],
+    }
+
+
+# ratio stem -> (thresholds at the alert levels, decimals)
+RATE_STYLE: dict[str, tuple[Json, int]] = {
+    "bounces_per_recipients": (steps(("red", THRESHOLDS["bounce_rate"])), 1),
+    "hard_bounces_per_recipients": (steps(("red", THRESHOLDS["hard_bounce_rate"])), 1),
+    "unsubscribes_per_recipients": (steps(("red", THRESHOLDS["unsubscribe_rate"])), 1),
+    "complaints_per_recipients": (
+        steps(
+            ("orange", THRESHOLDS["account_complaint_rate_warning"]),
+            ("red", THRESHOLDS["account_complaint_rate_critical"]),
+        ),
+        2,
+    ),
+}
+STALE = steps(("orange", 1.5), ("red", THRESHOLDS["stale_poll_intervals"]))
+
+
+def styled(stem: str) -> Json:
+    """fieldConfig defaults for a ratio: its alert's colours and decimals."""
+    thresholds, decimals = RATE_STYLE.get(stem, (steps(), 1))
+    return {"thresholds": thresholds, "decimals": decimals, "color": {"mode": "thresholds"}}
 
 
 # ---- building blocks ---------------------------------------------------------------
@@ -81,8 +131,10 @@ def stat(
     text_mode: str = "auto",
     mappings: list[Json] | None = None,
     color_mode: str = "value",
+    field: Json | None = None,
+    links: list[Json] | None = None,
 ) -> Json:
-    extra: Json = {"color": {"mode": "thresholds"}}
+    extra: Json = {"color": {"mode": "thresholds"}, **(field or {})}
     if mappings:
         extra["mappings"] = mappings
     return {
@@ -101,31 +153,41 @@ def stat(
             "textMode": text_mode,
             "wideLayout": True,
         },
+        "links": links or [],
         "_size": (w, h),
     }
 
 
 def timeseries(
-    title: str, description: str, targets: list[Json], unit: str, w: int = 12, h: int = 8
+    title: str,
+    description: str,
+    targets: list[Json],
+    unit: str,
+    w: int = 12,
+    h: int = 8,
+    field: Json | None = None,
+    links: list[Json] | None = None,
 ) -> Json:
+    custom: Json = {
+        "drawStyle": "line",
+        "lineWidth": 1,
+        "fillOpacity": 10,
+        "showPoints": "never",
+        "spanNulls": True,
+    }
+    extra: Json = dict(field or {})
+    if "thresholds" in extra:
+        # the alert levels as dashed lines; the series keep their palette colours
+        custom["thresholdsStyle"] = {"mode": "dashed"}
+        extra["color"] = {"mode": "palette-classic"}
     return {
         "type": "timeseries",
         "title": title,
         "description": description,
         "datasource": DATASOURCE,
         "targets": targets,
-        "fieldConfig": _field_config(
-            unit,
-            {
-                "custom": {
-                    "drawStyle": "line",
-                    "lineWidth": 1,
-                    "fillOpacity": 10,
-                    "showPoints": "never",
-                    "spanNulls": True,
-                }
-            },
-        ),
+        "links": links or [],
+        "fieldConfig": _field_config(unit, {"custom": custom, **extra}),
         "options": {
             "legend": {
                 "displayMode": "table",
@@ -139,7 +201,15 @@ def timeseries(
     }
 
 
-def state_timeline(title: str, description: str, targets: list[Json], w: int, h: int) -> Json:
+def state_timeline(
+    title: str,
+    description: str,
+    targets: list[Json],
+    w: int,
+    h: int,
+    field: Json | None = None,
+    show_value: str = "never",
+) -> Json:
     return {
         "type": "state-timeline",
         "title": title,
@@ -147,10 +217,10 @@ def state_timeline(title: str, description: str, targets: list[Json], w: int, h:
         "datasource": DATASOURCE,
         "targets": targets,
         "fieldConfig": _field_config(
-            "none", {"color": {"mode": "thresholds"}, "mappings": UP_MAPPINGS}
+            "none", field or {"color": {"mode": "thresholds"}, "mappings": UP_MAPPINGS}
         ),
         "options": {
-            "showValue": "never",
+            "showValue": show_value,
             "mergeValues": True,
             "rowHeight": 0.9,
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
@@ -169,20 +239,37 @@ def table(
     h: int = 10,
     hide: tuple[str, ...] = ("Time",),
     descending: bool = True,
+    styles: dict[str, str] | None = None,
+    links: list[Json] | None = None,
 ) -> Json:
-    """columns: field name in the merged frame -> (display name, unit)."""
-    overrides = [
-        {
-            "matcher": {"id": "byName", "options": name},
-            "properties": [{"id": "unit", "value": unit}]
-            + ([{"id": "decimals", "value": 1}] if unit == "percentunit" else []),
-        }
-        for name, (_, unit) in columns.items()
-    ]
+    """columns: field name in the merged frame -> (display name, unit);
+    styles: field name -> ratio stem whose alert levels colour the cells."""
+    overrides = []
+    for name, (_, unit) in columns.items():
+        properties: list[Json] = [{"id": "unit", "value": unit}]
+        stem = (styles or {}).get(name)
+        if stem is not None:
+            thresholds, decimals = RATE_STYLE[stem]
+            properties += [
+                {"id": "decimals", "value": decimals},
+                {"id": "thresholds", "value": thresholds},
+                {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            ]
+        elif unit == "percentunit":
+            properties.append({"id": "decimals", "value": 1})
+        overrides.append({"matcher": {"id": "byName", "options": name}, "properties": properties})
     order = {
         name: i
         for i, name in enumerate(
-            ["account", "autoresponder_name", "autoresponder_id", "send_id", *columns]
+            [
+                "alertname",
+                "severity",
+                "account",
+                "autoresponder_name",
+                "autoresponder_id",
+                "send_id",
+                *columns,
+            ]
         )
     }
     return {
@@ -191,6 +278,7 @@ def table(
         "description": description,
         "datasource": DATASOURCE,
         "targets": targets,
+        "links": links or [],
         "fieldConfig": {
             "defaults": {"custom": {"align": "auto", "filterable": True}},
             "overrides": overrides,
@@ -210,6 +298,8 @@ def table(
                     "indexByName": order,
                     "renameByName": {
                         "account": "Account",
+                        "alertname": "Alert",
+                        "severity": "Severity",
                         "autoresponder_name": "Autoresponder",
                         "autoresponder_id": "ID",
                         "send_id": "Send",
@@ -303,7 +393,7 @@ def datasource_variable() -> Json:
     }
 
 
-def query_variable(name: str, label: str, query: str) -> Json:
+def query_variable(name: str, label: str, query: str, regex: str = "") -> Json:
     return {
         "name": name,
         "label": label,
@@ -322,7 +412,7 @@ def query_variable(name: str, label: str, query: str) -> Json:
         "multi": True,
         "options": [],
         "refresh": 2,
-        "regex": "",
+        "regex": regex,
         "skipUrlSync": False,
         "sort": 1,
     }
@@ -335,6 +425,7 @@ def dashboard(
     variables: list[Json],
     panels: list[Json],
     links: list[Json],
+    annotations: list[Json] | None = None,
 ) -> Json:
     return {
         "uid": uid,
@@ -361,12 +452,50 @@ def dashboard(
                     "iconColor": "rgba(0, 211, 255, 1)",
                     "name": "Annotations & Alerts",
                     "type": "dashboard",
-                }
+                },
+                *(annotations or []),
             ]
         },
         "links": links,
         "templating": {"list": variables},
         "panels": layout(panels),
+    }
+
+
+def alert_annotation() -> Json:
+    """The Pinpointe alerts firing, as annotations on every time series."""
+    return {
+        "name": "Pinpointe alerts",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "expr": 'ALERTS{alertstate="firing", alertname=~"Pinpointe.+", account=~"$account"}',
+        "step": "1m",
+        "titleFormat": "{{alertname}}",
+        "tagKeys": "severity,account,autoresponder_name",
+        "textFormat": "{{alertname}} {{account}} {{autoresponder_name}}",
+        "useValueForTime": False,
+    }
+
+
+def runbook(alert: str) -> Json:
+    """A panel link to the README runbook of an alert."""
+    return {"title": f"Runbook: {alert}", "url": RUNBOOKS + alert.lower(), "targetBlank": True}
+
+
+def readme_link(title: str, anchor: str) -> Json:
+    return {
+        "title": title,
+        "type": "link",
+        "url": RUNBOOKS + anchor,
+        "icon": "doc",
+        "includeVars": False,
+        "keepTime": False,
+        "asDropdown": False,
+        "tags": [],
+        "targetBlank": True,
+        "tooltip": "",
     }
 
 
@@ -387,10 +516,15 @@ def link_to(title: str, uid: str) -> Json:
 
 # ---- the autoresponders dashboard ---------------------------------------------------
 
+AR_BY = f"max by ({AR_LABELS})"
+
 
 def _range_volume(metric: str, extra: str = "") -> str:
-    """Growth of a cumulative gauge over the dashboard's range (see prometheus/rules.yml)."""
-    return f"sum(clamp_min(delta({metric}{{{SEL}{extra}}}[$__range]), 0))"
+    """Growth of a cumulative gauge over the dashboard's range: a two-point difference
+    per autoresponder of the instance-free maximum, a fall counted as 0 (see
+    prometheus/rules.yml)."""
+    sel = f"{metric}{{{SEL}{extra}}}"
+    return f"sum(clamp_min({AR_BY} ({sel}) - {AR_BY} ({sel} offset $__range), 0))"
 
 
 def _range_ratio(numerator: str, numerator_extra: str = "") -> str:
@@ -400,15 +534,162 @@ def _range_ratio(numerator: str, numerator_extra: str = "") -> str:
     )
 
 
+# (display name, ratio stem of prometheus/rules.yml, the alert watching it)
 RATE_RULES = (
-    ("Open rate", "open_rate"),
-    ("Click rate", "click_rate"),
-    ("Click-to-open rate", "click_to_open_rate"),
-    ("Bounce rate", "bounce_rate"),
-    ("Hard-bounce rate", "hard_bounce_rate"),
-    ("Unsubscribe rate", "unsubscribe_rate"),
-    ("Complaint rate", "complaint_rate"),
+    ("Open rate", "unique_opens_per_recipients", "PinpointeOpenRateDropped"),
+    ("Click rate", "unique_clicks_per_recipients", ""),
+    ("Click-to-open rate", "unique_clicks_per_unique_opens", ""),
+    ("Bounce rate", "bounces_per_recipients", "PinpointeHighBounceRate"),
+    ("Hard-bounce rate", "hard_bounces_per_recipients", "PinpointeHighHardBounceRate"),
+    ("Unsubscribe rate", "unsubscribes_per_recipients", "PinpointeHighUnsubscribeRate"),
+    ("Complaint rate", "complaints_per_recipients", "PinpointeHighComplaintRate"),
 )
+AR24 = "account_autoresponder:pinpointe_autoresponder_"
+FIRING = 'ALERTS{alertstate="firing", alertname=~"Pinpointe.+"'
+SEVERITY_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "critical": {"text": "critical", "color": "red", "index": 0},
+            "warning": {"text": "warning", "color": "orange", "index": 1},
+        },
+    }
+]
+
+
+def overview() -> list[Json]:
+    """The first screen: is everything OK, and which autoresponder is in trouble?"""
+    firing = table(
+        "Firing alerts",
+        "Pinpointe alerts firing now, from Prometheus' ALERTS series (exporter-wide ones "
+        "have no account). '(none firing)' per account when all is well. Runbooks: the "
+        "README's Runbooks section (dashboard link above).",
+        [
+            target(
+                f'{FIRING}, account=~"$account"}}\nor\n{FIRING}, account=""}}\n'
+                f"or on (account)\nlabel_replace(0 * max by (account) (pinpointe_up{{{ACC}}}), "
+                f'"alertname", "(none firing)", "", "")',
+                ref="A",
+                instant=True,
+                fmt="table",
+            )
+        ],
+        {"severity": ("Severity", "none")},
+        "severity",
+        w=10,
+        h=8,
+        hide=("Time", "Value", "__name__", "alertstate", "instance", "job"),
+        descending=False,
+        links=[readme_link("Runbooks", "runbooks")],
+    )
+    firing["fieldConfig"]["overrides"].append(
+        {
+            "matcher": {"id": "byName", "options": "severity"},
+            "properties": [
+                {"id": "mappings", "value": SEVERITY_MAPPINGS},
+                {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            ],
+        }
+    )
+    freshness = stat(
+        "Data freshness",
+        "Poll intervals since the last successful poll of each account: orange from 1.5, "
+        f"red from {THRESHOLDS['stale_poll_intervals']:g} where PinpointeDataStale fires.",
+        [
+            target(
+                f"(time() - max by (account) (pinpointe_last_success_timestamp_seconds{{{ACC}}}))"
+                f"\n/\nmax by (account) (pinpointe_poll_interval_seconds{{{ACC}}})",
+                "{{account}}",
+                instant=True,
+            )
+        ],
+        "none",
+        5,
+        8,
+        text_mode="value_and_name",
+        color_mode="background",
+        field={"thresholds": STALE, "decimals": 1},
+        links=[runbook("PinpointeDataStale")],
+    )
+    complaints = timeseries(
+        "Account complaint rate, last 24 h",
+        "Spam complaints / recipients of each account's last 24 hours, all autoresponders "
+        "together, as mailbox providers judge it. Lines at the providers' tiers: "
+        f"{THRESHOLDS['account_complaint_rate_warning']:.1%} (PinpointeAccountComplaintRateHigh) "
+        f"and {THRESHOLDS['account_complaint_rate_critical']:.1%} "
+        "(PinpointeAccountComplaintRateCritical).",
+        [
+            target(
+                f"account:pinpointe_autoresponder_complaints_per_recipients:ratio_delta24h{{{ACC}}}",
+                "{{account}}",
+            )
+        ],
+        "percentunit",
+        w=9,
+        h=8,
+        field=styled("complaints_per_recipients"),
+        links=[runbook("PinpointeAccountComplaintRateHigh")],
+    )
+    floor = f"{VOLUME_FLOOR:g}"
+    offender_rates = [r for r in RATE_RULES if r[1] in RATE_STYLE]
+    offenders = table(
+        "Top offenders, last 24 h",
+        "Bounce, hard-bounce, unsubscribe and complaint rates of the last 24 hours per "
+        f"autoresponder that sent at least {floor} (the alerts' volume floor), sorted by "
+        "complaint rate; cells coloured at the alert thresholds.",
+        [
+            target(
+                f"sum by ({AR_LABELS}) ({AR24}recipients:delta24h{{{SEL}}}) >= {floor}",
+                ref="A",
+                instant=True,
+                fmt="table",
+            ),
+            *[
+                target(
+                    f"sum by ({AR_LABELS}) ({AR24}{stem}:ratio_delta24h{{{SEL}}})\n"
+                    f"and on ({AR_LABELS})\n{AR24}recipients:delta24h{{{SEL}}} >= {floor}",
+                    ref=chr(ord("B") + i),
+                    instant=True,
+                    fmt="table",
+                )
+                for i, (_, stem, _) in enumerate(offender_rates)
+            ],
+        ],
+        {
+            "Value #A": ("Recipients 24 h", "short"),
+            **{
+                f"Value #{chr(ord('B') + i)}": (name, "percentunit")
+                for i, (name, _, _) in enumerate(offender_rates)
+            },
+        },
+        f"Value #{chr(ord('B') + len(offender_rates) - 1)}",
+        w=24,
+        h=9,
+        styles={
+            f"Value #{chr(ord('B') + i)}": stem for i, (_, stem, _) in enumerate(offender_rates)
+        },
+        links=[runbook(alert) for _, _, alert in offender_rates],
+    )
+    volume = state_timeline(
+        "Recipients of the last 24 h, per autoresponder",
+        "Emails sent in the last 24 hours by each autoresponder (recording rule "
+        "*:recipients:delta24h). Red: none; a stop shows as a red band. Compare with the "
+        "same weekday a week earlier before worrying: PinpointeAutoresponderStoppedSending "
+        "does.",
+        [target(f"{AR24}recipients:delta24h{{{SEL}}}", "{{autoresponder_name}}")],
+        24,
+        8,
+        field={
+            "color": {"mode": "thresholds"},
+            "thresholds": {
+                "mode": "absolute",
+                "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+            },
+        },
+        show_value="auto",
+    )
+    volume["links"] = [runbook("PinpointeAutoresponderStoppedSending")]
+    return [firing, freshness, complaints, offenders, volume]
 
 
 def autoresponders_dashboard() -> Json:
@@ -421,41 +702,38 @@ def autoresponders_dashboard() -> Json:
             "short",
             4,
         ),
-        stat(
-            "Open rate",
-            "Unique opens / recipients, both counted over the selected time range.",
-            [target(_range_ratio("pinpointe_autoresponder_unique_opens"), instant=True)],
-            "percentunit",
-            4,
-        ),
-        stat(
-            "Click rate",
-            "Unique clicks / recipients over the selected time range.",
-            [target(_range_ratio("pinpointe_autoresponder_unique_clicks"), instant=True)],
-            "percentunit",
-            4,
-        ),
-        stat(
-            "Bounce rate",
-            "Bounces of every kind / recipients over the selected time range.",
-            [target(_range_ratio("pinpointe_autoresponder_bounces"), instant=True)],
-            "percentunit",
-            4,
-        ),
-        stat(
-            "Unsubscribe rate",
-            "Unsubscribes / recipients over the selected time range.",
-            [target(_range_ratio("pinpointe_autoresponder_unsubscribes"), instant=True)],
-            "percentunit",
-            4,
-        ),
-        stat(
-            "Complaint rate",
-            "Spam complaints (feedback loops) / recipients over the selected time range.",
-            [target(_range_ratio("pinpointe_autoresponder_complaints"), instant=True)],
-            "percentunit",
-            4,
-        ),
+        *[
+            stat(
+                name,
+                f"{description} over the selected time range.",
+                [target(_range_ratio(f"pinpointe_autoresponder_{metric}"), instant=True)],
+                "percentunit",
+                4,
+                field=styled(stem),
+            )
+            for name, description, metric, stem in (
+                ("Open rate", "Unique opens / recipients, both counted", "unique_opens", ""),
+                ("Click rate", "Unique clicks / recipients", "unique_clicks", ""),
+                (
+                    "Bounce rate",
+                    "Bounces of every kind / recipients",
+                    "bounces",
+                    "bounces_per_recipients",
+                ),
+                (
+                    "Unsubscribe rate",
+                    "Unsubscribes / recipients",
+                    "unsubscribes",
+                    "unsubscribes_per_recipients",
+                ),
+                (
+                    "Complaint rate",
+                    "Spam complaints (feedback loops) / recipients",
+                    "complaints",
+                    "complaints_per_recipients",
+                ),
+            )
+        ],
     ]
     over_time = [
         timeseries(
@@ -464,57 +742,49 @@ def autoresponders_dashboard() -> Json:
             "hours, per autoresponder (recording rules *:ratio_delta24h).",
             [
                 target(
-                    f"account_autoresponder:pinpointe_autoresponder_open_rate:ratio_delta24h"
-                    f"{{{SEL}}}",
+                    f"{AR24}unique_opens_per_recipients:ratio_delta24h{{{SEL}}}",
                     "open {{autoresponder_name}} ({{account}})",
                     "A",
                 ),
                 target(
-                    f"account_autoresponder:pinpointe_autoresponder_click_rate:ratio_delta24h"
-                    f"{{{SEL}}}",
+                    f"{AR24}unique_clicks_per_recipients:ratio_delta24h{{{SEL}}}",
                     "click {{autoresponder_name}} ({{account}})",
                     "B",
                 ),
             ],
             "percentunit",
+            links=[runbook("PinpointeOpenRateDropped")],
         ),
-        timeseries(
-            "Bounce, unsubscribe and complaint rate, last 24 h",
-            "Share of the last 24 hours' recipients that bounced, unsubscribed or complained, "
-            "per autoresponder. The alerts PinpointeHigh*Rate use these series.",
-            [
-                target(
-                    f"account_autoresponder:pinpointe_autoresponder_bounce_rate:ratio_delta24h"
-                    f"{{{SEL}}}",
-                    "bounce {{autoresponder_name}} ({{account}})",
-                    "A",
-                ),
-                target(
-                    "account_autoresponder:pinpointe_autoresponder_unsubscribe_rate:"
-                    f"ratio_delta24h{{{SEL}}}",
-                    "unsubscribe {{autoresponder_name}} ({{account}})",
-                    "B",
-                ),
-                target(
-                    "account_autoresponder:pinpointe_autoresponder_complaint_rate:"
-                    f"ratio_delta24h{{{SEL}}}",
-                    "complaint {{autoresponder_name}} ({{account}})",
-                    "C",
-                ),
-            ],
-            "percentunit",
-        ),
+        *[
+            timeseries(
+                f"{name}, last 24 h",
+                f"{name} of the last 24 hours per autoresponder; the dashed line is where "
+                f"{alert} fires (it also needs a volume floor and a minimum of events).",
+                [
+                    target(
+                        f"{AR24}{stem}:ratio_delta24h{{{SEL}}}",
+                        "{{autoresponder_name}} ({{account}})",
+                    )
+                ],
+                "percentunit",
+                w=6,
+                field=styled(stem),
+                links=[runbook(alert)],
+            )
+            for name, stem, alert in RATE_RULES
+            if stem in RATE_STYLE
+        ],
         timeseries(
             "Lifetime rates per account",
             "Cumulative (all-time) ratios per account, components summed over the account's "
             "autoresponders before dividing (recording rules account:*:ratio).",
             [
                 target(
-                    f"account:pinpointe_autoresponder_{rule}:ratio{{{ACC}}}",
+                    f"account:pinpointe_autoresponder_{stem}:ratio{{{ACC}}}",
                     f"{name.lower()} {{{{account}}}}",
                     chr(ord("A") + i),
                 )
-                for i, (name, rule) in enumerate(RATE_RULES)
+                for i, (name, stem, _) in enumerate(RATE_RULES)
             ],
             "percentunit",
         ),
@@ -523,11 +793,7 @@ def autoresponders_dashboard() -> Json:
             "Emails sent, opens and clicks of the last 24 hours, summed over the selected "
             "autoresponders (recording rules *:delta24h).",
             [
-                target(
-                    f"sum(account_autoresponder:pinpointe_autoresponder_{m}:delta24h{{{SEL}}})",
-                    m,
-                    chr(ord("A") + i),
-                )
+                target(f"sum({AR24}{m}:delta24h{{{SEL}}})", m, chr(ord("A") + i))
                 for i, m in enumerate(("recipients", "opens", "clicks"))
             ],
             "short",
@@ -538,7 +804,7 @@ def autoresponders_dashboard() -> Json:
         "Value #B": ("Recipients 24 h", "short"),
         **{
             f"Value #{chr(ord('C') + i)}": (name, "percentunit")
-            for i, (name, _) in enumerate(RATE_RULES)
+            for i, (name, _, _) in enumerate(RATE_RULES)
         },
     }
     autoresponder_table = table(
@@ -554,35 +820,38 @@ def autoresponders_dashboard() -> Json:
             ),
             # sum by () drops __name__: the table's merge joins rows on their labels
             target(
-                f"sum by ({AR_LABELS}) "
-                f"(account_autoresponder:pinpointe_autoresponder_recipients:delta24h{{{SEL}}})",
+                f"sum by ({AR_LABELS}) ({AR24}recipients:delta24h{{{SEL}}})",
                 ref="B",
                 instant=True,
                 fmt="table",
             ),
             *[
                 target(
-                    f"sum by ({AR_LABELS}) "
-                    f"(account_autoresponder:pinpointe_autoresponder_{rule}:ratio{{{SEL}}})",
+                    f"sum by ({AR_LABELS}) ({AR24}{stem}:ratio{{{SEL}}})",
                     ref=chr(ord("C") + i),
                     instant=True,
                     fmt="table",
                 )
-                for i, (_, rule) in enumerate(RATE_RULES)
+                for i, (_, stem, _) in enumerate(RATE_RULES)
             ],
         ],
         columns,
         "Value #A",
         h=12,
+        styles={
+            f"Value #{chr(ord('C') + i)}": stem
+            for i, (_, stem, _) in enumerate(RATE_RULES)
+            if stem in RATE_STYLE
+        },
     )
-    one = 'account=~"$account", autoresponder_name=~"$autoresponder"'
+    one = 'account=~"$account", autoresponder_id=~"$autoresponder"'
     drill_down = [
         timeseries(
             "Cumulative figures",
             "Pinpointe's cumulative figures for this autoresponder, as polled.",
             [
                 target(
-                    f"sum by (account) (pinpointe_autoresponder_{m}{{{one}}})",
+                    f"max by (account) (pinpointe_autoresponder_{m}{{{one}}})",
                     f"{m} ({{{{account}}}})",
                     chr(ord("A") + i),
                 )
@@ -592,7 +861,8 @@ def autoresponders_dashboard() -> Json:
             ]
             + [
                 target(
-                    f"sum by (account) (pinpointe_autoresponder_bounces{{{one}}})",
+                    f"sum by (account) (max by (account, bounce_type) "
+                    f"(pinpointe_autoresponder_bounces{{{one}}}))",
                     "bounces ({{account}})",
                     "F",
                 )
@@ -606,25 +876,20 @@ def autoresponders_dashboard() -> Json:
             "account_autoresponder:*:ratio).",
             [
                 target(
-                    f"account_autoresponder:pinpointe_autoresponder_{rule}:ratio{{{one}}}",
+                    f"{AR24}{stem}:ratio{{{one}}}",
                     f"{name.lower()} ({{{{account}}}})",
                     chr(ord("A") + i),
                 )
-                for i, (name, rule) in enumerate(RATE_RULES)
+                for i, (name, stem, _) in enumerate(RATE_RULES)
             ],
             "percentunit",
             w=8,
         ),
         timeseries(
-            "Recipients per hour",
-            "Emails sent per hour: growth of the recipients figure over the last hour.",
-            [
-                target(
-                    f"sum by (account) (clamp_min(delta(pinpointe_autoresponder_recipients"
-                    f"{{{one}}}[1h]), 0))",
-                    "{{account}}",
-                )
-            ],
+            "Recipients, last 24 h",
+            "Emails sent in the last 24 hours (recording rule *:recipients:delta24h; whole "
+            "clock hours, so it lags up to an hour).",
+            [target(f"{AR24}recipients:delta24h{{{one}}}", "{{account}}")],
             "short",
             w=8,
         ),
@@ -669,6 +934,7 @@ def autoresponders_dashboard() -> Json:
             send_columns,
             "Value #E",
             h=10,
+            styles={"Value #D": "bounces_per_recipients"},
         ),
         timeseries(
             "Recipients per send",
@@ -684,6 +950,8 @@ def autoresponders_dashboard() -> Json:
         ),
     ]
     panels = [
+        row("Is everything OK?"),
+        *overview(),
         row("Selected time range"),
         *headline,
         row("Rates over time"),
@@ -691,7 +959,7 @@ def autoresponders_dashboard() -> Json:
         row("Autoresponders"),
         autoresponder_table,
         row(
-            "Autoresponder: $autoresponder",
+            "Autoresponder: ${autoresponder:text}",
             collapsed=True,
             repeat="autoresponder",
             panels=drill_down,
@@ -701,24 +969,62 @@ def autoresponders_dashboard() -> Json:
     variables = [
         datasource_variable(),
         query_variable("account", "Account", "label_values(pinpointe_up, account)"),
+        # values are ids, texts are names: duplicate names stay apart, a rename keeps
+        # the selection
         query_variable(
             "autoresponder",
             "Autoresponder",
-            f"label_values(pinpointe_autoresponder_recipients{{{ACC}}}, autoresponder_name)",
+            f"query_result(max by (autoresponder_id, autoresponder_name) "
+            f"(pinpointe_autoresponder_recipients{{{ACC}}}))",
+            regex=AUTORESPONDER_REGEX,
         ),
     ]
     return dashboard(
         "pinpointe-autoresponders",
         "Pinpointe autoresponders",
-        "Engagement of Pinpointe autoresponders from pinpointe-exporter: volumes, open, "
-        "click, bounce, unsubscribe and complaint rates.",
+        "Engagement of Pinpointe autoresponders from pinpointe-exporter: what is wrong now, "
+        "volumes, open, click, bounce, unsubscribe and complaint rates.",
         variables,
         panels,
-        [link_to("Pinpointe exporter", "pinpointe-exporter")],
+        [
+            link_to("Pinpointe exporter", "pinpointe-exporter"),
+            readme_link("Runbooks", "runbooks"),
+        ],
+        [alert_annotation()],
     )
 
 
+# query_result lines look like {autoresponder_id="7", autoresponder_name="Welcome"} 1 1700000000
+AUTORESPONDER_REGEX = '/autoresponder_id="(?<value>[^"]*)".*autoresponder_name="(?<text>.*)"\\}/'
+
+
 # ---- the exporter dashboard ---------------------------------------------------------
+
+
+STALENESS = (
+    f"(time() - max by (account) (pinpointe_last_success_timestamp_seconds{{{ACC}}}))\n/\n"
+    f"max by (account) (pinpointe_poll_interval_seconds{{{ACC}}})"
+)
+RELOAD_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "FAILED", "color": "red", "index": 0},
+            "1": {"text": "OK", "color": "green", "index": 1},
+        },
+    }
+]
+# Panels on metrics of /work/shared/contract.md that not every exporter serves (a
+# release before configuration reload or --shard, or an unsharded process):
+# tests/test_e2e_alerting.py lets exactly these return no data while the exporter's
+# /metrics lacks the metric.
+OPTIONAL_PANELS = {
+    "Configuration reload": "pinpointe_exporter_config_last_reload_successful",
+    "Last successful configuration load": (
+        "pinpointe_exporter_config_last_reload_success_timestamp_seconds"
+    ),
+    "Shards reporting": "pinpointe_exporter_shard_index",
+}
 
 
 def exporter_dashboard() -> Json:
@@ -735,18 +1041,17 @@ def exporter_dashboard() -> Json:
             color_mode="background",
         ),
         stat(
-            "Time since the last successful poll",
-            "Alert PinpointeDataStale fires past 3 poll intervals.",
-            [
-                target(
-                    f"time() - pinpointe_last_success_timestamp_seconds{{{ACC}}}",
-                    "{{account}}",
-                    instant=True,
-                )
-            ],
-            "s",
+            "Poll intervals since the last successful poll",
+            "Orange from 1.5, red from "
+            f"{THRESHOLDS['stale_poll_intervals']:g} poll intervals, where PinpointeDataStale "
+            "fires.",
+            [target(STALENESS, "{{account}}", instant=True)],
+            "none",
             8,
             text_mode="value_and_name",
+            color_mode="background",
+            field={"thresholds": STALE, "decimals": 1},
+            links=[runbook("PinpointeDataStale")],
         ),
         stat(
             "Exporter targets",
@@ -781,10 +1086,13 @@ def exporter_dashboard() -> Json:
             "s",
         ),
         timeseries(
-            "Time since the last successful poll",
-            "Seconds since the end of the last fully successful poll, per account.",
-            [target(f"time() - pinpointe_last_success_timestamp_seconds{{{ACC}}}", "{{account}}")],
-            "s",
+            "Poll intervals since the last successful poll",
+            "Time since the end of the last fully successful poll, in poll intervals, per "
+            "account; the dashed line is where PinpointeDataStale fires.",
+            [target(STALENESS, "{{account}}")],
+            "none",
+            field={"thresholds": STALE, "decimals": 1},
+            links=[runbook("PinpointeDataStale")],
         ),
         timeseries(
             "Poll errors by reason",
@@ -810,6 +1118,65 @@ def exporter_dashboard() -> Json:
                 )
             ],
             "reqps",
+        ),
+        row("Configuration and shards"),
+        stat(
+            "Configuration reload",
+            "pinpointe_exporter_config_last_reload_successful per exporter: FAILED when the "
+            "last reload (SIGHUP or POST /-/reload) failed and the previous configuration is "
+            "still in force.",
+            [
+                target(
+                    'pinpointe_exporter_config_last_reload_successful{job=~"$job"}',
+                    "{{instance}}",
+                    instant=True,
+                )
+            ],
+            "none",
+            8,
+            text_mode="value_and_name",
+            mappings=RELOAD_MAPPINGS,
+            color_mode="background",
+            links=[runbook("PinpointeExporterConfigReloadFailed")],
+        ),
+        stat(
+            "Last successful configuration load",
+            "When each exporter last loaded its configuration successfully (start or reload).",
+            [
+                target(
+                    'pinpointe_exporter_config_last_reload_success_timestamp_seconds{job=~"$job"}'
+                    " * 1000",
+                    "{{instance}}",
+                    instant=True,
+                )
+            ],
+            "dateTimeFromNow",
+            8,
+            text_mode="value_and_name",
+        ),
+        stat(
+            "Shards reporting",
+            "Sharded deployments (--shard INDEX/COUNT): distinct shard indexes reporting, and "
+            "the configured count. PinpointeExporterShardMissing fires when fewer report.",
+            [
+                target(
+                    'count by (job) (count_values by (job) ("shard", '
+                    'pinpointe_exporter_shard_index{job=~"$job"}))',
+                    "reporting",
+                    "A",
+                    instant=True,
+                ),
+                target(
+                    'max by (job) (pinpointe_exporter_shard_count{job=~"$job"})',
+                    "configured",
+                    "B",
+                    instant=True,
+                ),
+            ],
+            "none",
+            8,
+            text_mode="value_and_name",
+            links=[runbook("PinpointeExporterShardMissing")],
         ),
         row("Data"),
         timeseries(
@@ -856,7 +1223,11 @@ def exporter_dashboard() -> Json:
         "Health of pinpointe-exporter: polls per account, errors, API requests, records.",
         variables,
         panels,
-        [link_to("Pinpointe autoresponders", "pinpointe-autoresponders")],
+        [
+            link_to("Pinpointe autoresponders", "pinpointe-autoresponders"),
+            readme_link("Runbooks", "runbooks"),
+        ],
+        [alert_annotation()],
     )
 
 

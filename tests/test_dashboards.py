@@ -26,7 +26,7 @@ GRAFANA = ROOT / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
 SAMPLE_VALUES = {
     "account": "acme",
-    "autoresponder": "Welcome series",
+    "autoresponder": "7",
     "job": "pinpointe",
     "__range": "1h",
     "__rate_interval": "1m",
@@ -61,8 +61,12 @@ def walk(node: Any) -> Iterator[dict[str, Any]]:
 
 
 def promql(query: str) -> str:
-    """A variable's label_values(<selector>, <label>) is Grafana syntax: check the selector."""
+    """A variable's label_values(<selector>, <label>) and query_result(<expr>) are Grafana
+    syntax: check the PromQL inside."""
     match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.strip(), re.DOTALL)
+    if match:
+        return match.group(1)
+    match = re.fullmatch(r"query_result\((.*)\)", query.strip(), re.DOTALL)
     return match.group(1) if match else query
 
 
@@ -175,8 +179,12 @@ def test_every_query_is_filtered_by_the_variables() -> None:
             if where.startswith("variable") or 'job=~"$job"' in query:
                 continue
             assert 'account=~"$account"' in query, f"{dash['title']} {where}: {query}"
-            if dash["uid"] == "pinpointe-autoresponders":
-                assert 'autoresponder_name=~"$autoresponder"' in query or "account:" in query, (
+            # account-level panels of the first screen: alerts, freshness, account rules
+            account_level = ("account:", "ALERTS{", "pinpointe_last_success_timestamp_seconds")
+            if dash["uid"] == "pinpointe-autoresponders" and not any(
+                word in query for word in account_level
+            ):
+                assert 'autoresponder_id=~"$autoresponder"' in query, (
                     f"{where}: {query}"
                 )
 
@@ -196,7 +204,8 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
 
 
 def test_queries_use_only_exported_or_recorded_metrics() -> None:
-    exported = {family.name for family in ALL_FAMILIES}
+    exported = {family.name for family in ALL_FAMILIES} | set(GEN.OPTIONAL_PANELS.values())
+    exported.add("pinpointe_exporter_shard_count")
     recorded = {
         rule["record"]
         for name in ("rules.yml", "alerts.yml")
@@ -240,3 +249,115 @@ def test_provisioning_files() -> None:
     assert provider["type"] == "file"
     # the comment tells where to mount grafana/dashboards: the same path
     assert provider["options"]["path"] in provider_file.read_text().split("apiVersion")[0]
+
+
+def by_uid(uid: str) -> dict[str, Any]:
+    return next(d for d in dashboards() if d["uid"] == uid)
+
+
+def test_the_first_screen_says_what_is_wrong() -> None:
+    """Issue 12: firing alerts, freshness per account, the account's complaint rate,
+    top offenders with a volume floor and coloured cells, daily volume per autoresponder,
+    all above the first fold (y < 30)."""
+    dash = by_uid("pinpointe-autoresponders")
+    first = [p for p in dash["panels"] if p["gridPos"]["y"] < 30 and p["type"] != "row"]
+    kinds = {p["title"]: p for p in first}
+    firing = kinds["Firing alerts"]
+    assert "ALERTS{" in firing["targets"][0]["expr"] and 'alertstate="firing"' in (
+        firing["targets"][0]["expr"]
+    )
+    assert kinds["Data freshness"]["fieldConfig"]["defaults"]["thresholds"]["steps"][-1] == {
+        "color": "red",
+        "value": 3.0,
+    }
+    offenders = kinds["Top offenders, last 24 h"]
+    assert all(">= 200" in t["expr"] for t in offenders["targets"]), "volume floor"
+    coloured = [
+        o
+        for o in offenders["fieldConfig"]["overrides"]
+        if {"id": "custom.cellOptions", "value": {"type": "color-background"}} in o["properties"]
+    ]
+    assert len(coloured) == 4
+    assert kinds["Recipients of the last 24 h, per autoresponder"]["type"] == "state-timeline"
+    complaints = kinds["Account complaint rate, last 24 h"]
+    defaults = complaints["fieldConfig"]["defaults"]
+    assert defaults["custom"]["thresholdsStyle"] == {"mode": "dashed"}
+    assert [s["value"] for s in defaults["thresholds"]["steps"]] == [None, 0.001, 0.003]
+
+
+def alert_threshold_values() -> dict[str, float]:
+    alerts = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
+    return {
+        rule["labels"]["threshold"]: float(rule["expr"][len("vector(") : -1])
+        for rule in alerts["groups"][0]["rules"]
+    }
+
+
+def test_rates_are_coloured_at_the_alert_levels() -> None:
+    levels = alert_threshold_values()
+    expected = {
+        "bounces_per_recipients": [levels["bounce_rate"]],
+        "hard_bounces_per_recipients": [levels["hard_bounce_rate"]],
+        "unsubscribes_per_recipients": [levels["unsubscribe_rate"]],
+        "complaints_per_recipients": [
+            levels["account_complaint_rate_warning"],
+            levels["account_complaint_rate_critical"],
+        ],
+    }
+    seen = set()
+    for dash in dashboards():
+        for panel in GEN.iter_panels(dash):
+            exprs = " ".join(t["expr"] for t in panel.get("targets", []))
+            for stem, values in expected.items():
+                if panel["type"] not in ("timeseries", "stat") or len(panel["targets"]) != 1:
+                    continue
+                if f"pinpointe_autoresponder_{stem}:" not in exprs or "ratio_delta24h" not in exprs:
+                    continue
+                defaults = panel["fieldConfig"]["defaults"]
+                steps = [s["value"] for s in defaults["thresholds"]["steps"][1:]]
+                assert steps == values, (panel["title"], steps)
+                assert defaults["decimals"] == (2 if stem.startswith("complaints") else 1)
+                seen.add(stem)
+    assert seen == set(expected)
+
+
+def test_complaint_rates_show_two_decimals() -> None:
+    for dash in dashboards():
+        for panel in GEN.iter_panels(dash):
+            if "omplaint" not in panel["title"] or panel["type"] == "row":
+                continue
+            if panel["fieldConfig"]["defaults"].get("unit") == "percentunit":
+                assert panel["fieldConfig"]["defaults"]["decimals"] == 2, panel["title"]
+
+
+def test_runbook_links_and_alert_annotations() -> None:
+    for dash in dashboards():
+        links = [link["url"] for link in dash["links"]]
+        assert any(url.endswith("README.md#runbooks") for url in links), dash["title"]
+        annotations = dash["annotations"]["list"]
+        alerts = [a for a in annotations if "ALERTS{" in a.get("expr", "")]
+        assert alerts and alerts[0]["enable"], dash["title"]
+        assert alerts[0]["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").lower()
+    panel_links = [
+        link["url"]
+        for dash in dashboards()
+        for panel in GEN.iter_panels(dash)
+        for link in panel.get("links", [])
+    ]
+    assert len(panel_links) >= 8
+    for url in panel_links:
+        anchor = url.split("#")[1]
+        assert f"#### {anchor}\n" in readme or f"### {anchor}\n" in readme, url
+
+
+def test_autoresponder_variable_selects_by_id_and_shows_the_name() -> None:
+    dash = by_uid("pinpointe-autoresponders")
+    variable = next(v for v in dash["templating"]["list"] if v["name"] == "autoresponder")
+    query = variable["query"]["query"]
+    assert query.startswith("query_result(") and "autoresponder_id" in query
+    regex = variable["regex"].strip("/").replace("(?<", "(?P<")
+    line = '{autoresponder_id="12", autoresponder_name="Welcome \\"A\\""} 1 1700000000000'
+    match = re.search(regex, line)
+    assert match and match.group("value") == "12", regex
+    assert match.group("text") == 'Welcome \\"A\\"'
