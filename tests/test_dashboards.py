@@ -184,9 +184,7 @@ def test_every_query_is_filtered_by_the_variables() -> None:
             if dash["uid"] == "pinpointe-autoresponders" and not any(
                 word in query for word in account_level
             ):
-                assert 'autoresponder_id=~"$autoresponder"' in query, (
-                    f"{where}: {query}"
-                )
+                assert 'autoresponder_id=~"$autoresponder"' in query, f"{where}: {query}"
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
@@ -263,8 +261,9 @@ def test_the_first_screen_says_what_is_wrong() -> None:
     first = [p for p in dash["panels"] if p["gridPos"]["y"] < 30 and p["type"] != "row"]
     kinds = {p["title"]: p for p in first}
     firing = kinds["Firing alerts"]
-    assert "ALERTS{" in firing["targets"][0]["expr"] and 'alertstate="firing"' in (
-        firing["targets"][0]["expr"]
+    assert (
+        "ALERTS{" in firing["targets"][0]["expr"]
+        and 'alertstate="firing"' in (firing["targets"][0]["expr"])
     )
     assert kinds["Data freshness"]["fieldConfig"]["defaults"]["thresholds"]["steps"][-1] == {
         "color": "red",
