@@ -1014,8 +1014,8 @@ RELOAD_MAPPINGS = [
         },
     }
 ]
-# Panels on metrics of /work/shared/contract.md that not every exporter serves (a
-# release before configuration reload or --shard, or an unsharded process):
+# Panels on metrics that not every exporter serves (an unsharded process has no shard
+# metrics; a release before configuration reload has no reload metrics):
 # tests/test_e2e_alerting.py lets exactly these return no data while the exporter's
 # /metrics lacks the metric.
 OPTIONAL_PANELS = {
