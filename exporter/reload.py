@@ -66,12 +66,15 @@ class Slots(threading.Semaphore):
 
 
 class _Gate:
-    """The store as one poller sees it; closed when the poller is retired, so a poll
-    still in flight can neither publish over its successor nor revive a removed account."""
+    """The store as one poller sees it. Held while the poller is set up, so only its
+    final state is published (a restarted account's counters never show a reset);
+    closed when the poller is retired, so a poll still in flight can neither publish
+    over its successor nor revive a removed account."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._open = True
+        self._state = "held"
+        self._held: tuple[str, Chunks, Chunks | None, bool] | None = None
         self._lock = threading.Lock()
 
     def update(
@@ -82,12 +85,23 @@ class _Gate:
         attempted: bool = True,
     ) -> None:
         with self._lock:
-            if self._open:
+            if self._state == "open":
                 self._store.update(account, health, engagement, attempted)
+            elif self._state == "held":
+                self._held = (account, health, engagement, attempted)
+
+    def release(self) -> None:
+        """Publish the last update made while held, and every one from now on."""
+        with self._lock:
+            self._state = "open"
+            if self._held is not None:
+                self._store.update(*self._held)
+                self._held = None
 
     def close(self) -> None:
         with self._lock:
-            self._open = False
+            self._state = "closed"
+            self._held = None
 
 
 @dataclass
@@ -167,6 +181,7 @@ class Fleet:
         poller = AccountPoller(account, gate, self.slots, stop)
         if previous is not None:
             poller.inherit(previous)
+        gate.release()
         thread = threading.Thread(target=poller.run, name=f"poll-{account.name}", daemon=True)
         thread.start()
         return _Running(poller, gate, stop, thread)

@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from exporter.reload import Slots
+from exporter.reload import Fleet, Slots
 from exporter.server import ExporterServer, Reply, Route
 from exporter.simulator import SimAccount, Simulator
 from exporter.state import Store
@@ -22,6 +23,7 @@ from exporter.webconfig import parse_web_config
 from tests.conftest import (
     ExporterProcess,
     account_config,
+    account_settings,
     labels,
     series,
     wait_for,
@@ -268,3 +270,40 @@ def test_slots_resize_without_interrupting_polls() -> None:
     assert got.wait(10)
     assert slots.acquire(timeout=0)
     assert not slots.acquire(timeout=0)
+
+
+class _RecordingStore(Store):
+    """A Store that keeps every health update of every account."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+        self.health: list[tuple[str, bytes]] = []
+
+    def update(
+        self, account: str, health: Any, engagement: Any = None, attempted: bool = True
+    ) -> None:
+        self.health.append((account, b"".join(chunk.data for chunk in health.values())))
+        super().update(account, health, engagement, attempted)
+
+
+def test_a_restarted_account_never_publishes_reset_counters(simulator: StartSimulator) -> None:
+    sim = simulator(SimAccount(username="change", token=TOKENS["change"], autoresponders=2))
+    store = _RecordingStore()
+    fleet = Fleet(store, 1)
+    first = account_settings(sim, TOKENS["change"], name="change", username="change")
+    try:
+        fleet.apply((first,), 1)
+        wait_for(lambda: sim.request_count("change") == 1, what="the first poll")
+        wait_for(lambda: b'code="200"} 1' in store.health[-1][1], what="its health")
+        seen = len(store.health)
+        fleet.apply((replace(first, groupings=("autoresponder", "send")),), 1)
+        wait_for(lambda: sim.request_count("change") == 3, what="the restarted account's poll")
+        wait_for(lambda: b'code="200"} 3' in store.health[-1][1], what="its new health")
+    finally:
+        fleet.shutdown()
+    after = [health for _, health in store.health[seen:]]
+    counts = [
+        int(health.split(b'pinpointe_api_requests_total{account="change",code="200"} ')[1][:1])
+        for health in after
+    ]
+    assert counts == sorted(counts) and counts[0] == 1, counts  # never back to 0
