@@ -55,7 +55,7 @@ class Family:
 
 # metric key -> (family suffix, extra label, what the value is)
 _ENGAGEMENT = {
-    "recipients": ("recipients", "", "Emails sent"),
+    "recipients": ("recipients", "", "Emails sent, one per recipient (falls if a send is deleted)"),
     "opens": ("opens", "", "Email opens"),
     "unique_opens": ("unique_opens", "", "Unique email opens"),
     "clicks": ("clicks", "", "Link clicks"),
