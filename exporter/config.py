@@ -2,26 +2,27 @@
 
 Every problem is reported as ``<file>: <key path>: <what is wrong>`` so a user can
 find it without reading code; the loader never echoes a secret value back.
+
+Each key is defined once, as a dataclass field: ``option(read, default)`` says how
+its YAML value is checked and what it is when absent (no default: required). The
+allowed keys, their defaults and the reading all follow from those fields, so adding
+a key is one field. An account field made with ``inherit()`` takes the top-level
+setting of the same name (``override=True``: the account may set its own).
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import logging
 import os
 import re
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from exporter import logs
+from exporter.secret import FileSecret as FileSecret  # re-exported: the settings hold them
+from exporter.secret import Secret as Secret
 from exporter.snapshot import METRIC_KEYS
-
-log = logging.getLogger("exporter.config")
+from exporter.yamlreader import Reader, join, kind
 
 GROUPINGS = ("autoresponder", "send")
 REQUEST_TYPES = ("Stats", "Autoresponders")
@@ -35,136 +36,6 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the user."""
-
-
-class Secret:
-    """A string that never shows itself in repr, str or formatting."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def forms(self) -> tuple[str, ...]:
-        """The value as it may appear in text: raw, and escaped as JSON (PHP escapes "/")."""
-        as_json = json.dumps(self._value)[1:-1]
-        forms = {self._value, as_json, as_json.replace("/", "\\/")}
-        return tuple(sorted((form for form in forms if form), key=len, reverse=True))
-
-    def __repr__(self) -> str:
-        return "Secret('<redacted>')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class FileSecret(Secret):
-    """A ``usertoken_file``: read again whenever the file changes, so a rotated token is
-    used from the next request on. A mounted Kubernetes or Docker secret is replaced by a
-    symlink swap, which changes the file the path resolves to; one ``stat`` per request
-    notices it. While the file is missing or empty the last token is kept."""
-
-    __slots__ = ("_lock", "_signature", "path")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._signature: tuple[int, ...] | None = None
-        super().__init__("")
-        self._value = self._read(self._stat()) or ""
-
-    def _stat(self) -> tuple[int, ...] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _read(self, signature: tuple[int, ...] | None) -> str | None:
-        try:
-            text = self.path.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        if not text:
-            return None
-        self._signature = signature
-        for form in Secret(text).forms():
-            logs.register_secret(form)
-        return text
-
-    def reveal(self) -> str:
-        signature = self._stat()
-        if signature is not None and signature != self._signature:
-            with self._lock:
-                if signature != self._signature:
-                    token = self._read(signature)
-                    if token is not None and token != self._value:
-                        self._value = token
-                        log.info(
-                            "usertoken_file changed: the next request uses the new token",
-                            extra={"fields": {"file": str(self.path)}},
-                        )
-        return self._value
-
-    def forms(self) -> tuple[str, ...]:
-        self.reveal()
-        return super().forms()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FileSecret) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
-
-
-@dataclass(frozen=True)
-class Selector:
-    """One configured autoresponder: by id or by name."""
-
-    id: int | None = None
-    name: str | None = None
-
-    def describe(self) -> str:
-        return f"id={self.id}" if self.id is not None else f"name={self.name!r}"
-
-
-@dataclass(frozen=True)
-class AccountConfig:
-    name: str
-    api_url: str
-    username: str
-    usertoken: Secret = field(repr=False)
-    poll_interval: float
-    timeout: float
-    stale_after: float
-    request_type: str = "Stats"
-    # False when request_type is given in the file: the other type is then never tried.
-    # Not compared: pinning the type that is in use already changes nothing.
-    probe_request_type: bool = field(default=True, compare=False)
-    groupings: tuple[str, ...] = ("autoresponder",)
-    page_size: int = 100
-    autoresponders: tuple[Selector, ...] = ()
-    max_sends_per_autoresponder: int = 50
-    field_map: tuple[tuple[str, str], ...] = ()
-    ca_file: str | None = None
-    tls_insecure_skip_verify: bool = False
-
-
-@dataclass(frozen=True)
-class Settings:
-    accounts: tuple[AccountConfig, ...]
-    poll_interval: float = 300.0
-    timeout: float = 30.0
-    stale_after: float = 900.0
-    max_concurrency: int = 4
 
 
 def parse_duration(text: str) -> float:
@@ -189,53 +60,16 @@ def format_duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice in one mapping."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
-class _Reader:
-    """Walks the parsed YAML and turns every problem into a ConfigError with its key path."""
+class _Reader(Reader):
+    """The shared reader, plus ``${VAR}`` expansion in strings and durations."""
 
     def __init__(self, source: str, environ: dict[str, str]) -> None:
-        self.source = source
+        super().__init__(source, ConfigError)
         self.environ = environ
-
-    def fail(self, path: str, problem: str) -> ConfigError:
-        return ConfigError(
-            f"{self.source}: {path}: {problem}" if path else f"{self.source}: {problem}"
-        )
-
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"must be a mapping, got {_kind(value)}")
-        for key in value:
-            if not isinstance(key, str) or key not in allowed:
-                hint = difflib.get_close_matches(str(key), allowed, n=1)
-                suggestion = f" (did you mean {hint[0]}?)" if hint else ""
-                raise self.fail(_join(path, str(key)), f"unknown key{suggestion}")
-        return value
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"must be a string, got {_kind(value)}")
+            raise self.fail(path, f"must be a string, got {kind(value)}")
         expanded = self.expand(value, path)
         if not expanded.strip():
             raise self.fail(path, "must not be empty")
@@ -252,7 +86,7 @@ class _Reader:
 
     def duration(self, value: Any, path: str) -> float:
         if not isinstance(value, str):
-            raise self.fail(path, f"must be a duration like 30s, 5m or 1h, got {_kind(value)}")
+            raise self.fail(path, f"must be a duration like 30s, 5m or 1h, got {kind(value)}")
         try:
             seconds = parse_duration(self.expand(value, path))
         except ValueError as exc:
@@ -267,169 +101,72 @@ class _Reader:
             if not re.fullmatch(r"[+-]?\d+", expanded):
                 raise self.fail(path, f"must be an integer, got {expanded!r} from the environment")
             value = int(expanded)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"must be an integer, got {_kind(value)}")
-        if value < minimum:
-            raise self.fail(path, f"must be at least {minimum}, got {value}")
-        return value
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false, got {_kind(value)}")
-        return value
-
-    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    def sequence(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list, got {_kind(value)}")
-        return value
+        return super().integer(value, path, minimum)
 
 
-_TOP_KEYS = ("poll_interval", "timeout", "stale_after", "max_concurrency", "accounts")
-_ACCOUNT_KEYS = (
-    "name",
-    "api_url",
-    "username",
-    "usertoken",
-    "usertoken_file",
-    "request_type",
-    "groupings",
-    "page_size",
-    "autoresponders",
-    "max_sends_per_autoresponder",
-    "field_map",
-    "poll_interval",
-    "ca_file",
-    "tls_insecure_skip_verify",
-)
+# -- how a key is read -----------------------------------------------------------------
+Read = Callable[[_Reader, Any, str], Any]
+ReadItem = Callable[[_Reader, dict[str, Any], str], Any]
 
 
-def load_config(path: str, environ: dict[str, str] | None = None) -> Settings:
-    """Read and validate the configuration file; raise ConfigError naming what is wrong."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
-    return parse_config(text, path, dict(os.environ) if environ is None else environ)
+@dataclass(frozen=True)
+class Option:
+    """A configuration key: ``read`` checks its value (or ``read_item`` the whole mapping,
+    for a key with alternatives such as usertoken/usertoken_file, listed in ``also``);
+    ``inherit``: an account field whose value is the top-level setting of the same name,
+    which the account may override when ``override``."""
+
+    read: Read | None = None
+    read_item: ReadItem | None = None
+    also: tuple[str, ...] = ()
+    inherit: bool = False
+    override: bool = False
+
+    def keys(self, name: str) -> tuple[str, ...]:
+        return (name, *self.also) if (self.override or not self.inherit) else ()
 
 
-def parse_config(text: str, source: str, environ: dict[str, str]) -> Settings:
-    reader = _Reader(source, environ)
-    try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise reader.fail("", f"invalid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise reader.fail("", f"invalid YAML: {exc}") from None
-    if document is None:
-        raise reader.fail("accounts", "required")
-    top = reader.mapping(document, "", _TOP_KEYS)
-    poll_interval = reader.duration(top.get("poll_interval", "5m"), "poll_interval")
-    timeout = reader.duration(top.get("timeout", "30s"), "timeout")
-    stale_after = reader.duration(top.get("stale_after", "15m"), "stale_after")
-    max_concurrency = reader.integer(top.get("max_concurrency", 4), "max_concurrency", 1)
-    if "accounts" not in top:
-        raise reader.fail("accounts", "required")
-    raw_accounts = reader.sequence(top["accounts"], "accounts")
-    if not raw_accounts:
-        raise reader.fail("accounts", "must list at least one account")
-    accounts: list[AccountConfig] = []
-    names: set[str] = set()
-    for index, raw in enumerate(raw_accounts):
-        account = _read_account(
-            reader, raw, f"accounts[{index}]", poll_interval, timeout, stale_after, source
-        )
-        if account.name in names:
-            raise reader.fail(f"accounts[{index}].name", f"duplicate account name {account.name!r}")
-        names.add(account.name)
-        accounts.append(account)
-    return Settings(
-        accounts=tuple(accounts),
-        poll_interval=poll_interval,
-        timeout=timeout,
-        stale_after=stale_after,
-        max_concurrency=max_concurrency,
-    )
+def option(
+    read: Read | None = None,
+    default: Any = MISSING,
+    *,
+    read_item: ReadItem | None = None,
+    also: tuple[str, ...] = (),
+    repr: bool = True,
+) -> Any:
+    """A field that is a YAML key; without a default the key is required."""
+    metadata = {"option": Option(read, read_item, also)}
+    return field(default=default, repr=repr, metadata=metadata)
 
 
-def _read_account(
-    reader: _Reader,
-    raw: Any,
-    path: str,
-    default_interval: float,
-    timeout: float,
-    stale_after: float,
-    source: str,
-) -> AccountConfig:
-    item = reader.mapping(raw, path, _ACCOUNT_KEYS)
-    for key in ("name", "api_url", "username"):
-        if key not in item:
-            raise reader.fail(f"{path}.{key}", "required")
-    name = reader.string(item["name"], f"{path}.name")
+def inherit(override: bool = False) -> Any:
+    """An account field holding the top-level setting of the same name."""
+    return field(metadata={"option": Option(inherit=True, override=override)})
+
+
+def _at_least(minimum: int) -> Read:
+    return lambda reader, value, path: reader.integer(value, path, minimum)
+
+
+def _one_of(choices: tuple[str, ...]) -> Read:
+    return lambda reader, value, path: reader.choice(value, path, choices)
+
+
+def _account_name(reader: _Reader, value: Any, path: str) -> str:
+    name = reader.string(value, path)
     if not ACCOUNT_NAME.match(name):
-        raise reader.fail(f"{path}.name", f"{name!r} may contain only letters, digits, _ . and -")
-    api_url = reader.string(item["api_url"], f"{path}.api_url")
-    if not re.match(r"^https?://[^/\s]+", api_url):
-        raise reader.fail(f"{path}.api_url", "must be an http:// or https:// URL")
-    username = reader.string(item["username"], f"{path}.username")
-    token = _read_token(reader, item, path, source)
-
-    request_type = reader.choice(
-        item.get("request_type", "Stats"), f"{path}.request_type", REQUEST_TYPES
-    )
-    groupings = _read_groupings(reader, item.get("groupings", ["autoresponder"]), path)
-    page_size = reader.integer(item.get("page_size", 100), f"{path}.page_size", 0)
-    selectors = _read_selectors(reader, item.get("autoresponders", []), f"{path}.autoresponders")
-    max_sends = reader.integer(
-        item.get("max_sends_per_autoresponder", 50), f"{path}.max_sends_per_autoresponder", 0
-    )
-    field_map = _read_field_map(reader, item.get("field_map", {}), f"{path}.field_map")
-    interval = default_interval
-    interval_key = "poll_interval"
-    if "poll_interval" in item:
-        interval_key = f"{path}.poll_interval"
-        interval = reader.duration(item["poll_interval"], interval_key)
-    if interval > stale_after:
-        raise reader.fail(
-            interval_key,
-            f"{format_duration(interval)} is longer than stale_after "
-            f"({format_duration(stale_after)}): data would go stale between polls",
-        )
-    ca_file = None
-    if "ca_file" in item:
-        ca_file = str(_beside(source, reader.string(item["ca_file"], f"{path}.ca_file")))
-        if not Path(ca_file).is_file():
-            raise reader.fail(f"{path}.ca_file", f"file {ca_file} does not exist")
-    insecure = reader.boolean(
-        item.get("tls_insecure_skip_verify", False), f"{path}.tls_insecure_skip_verify"
-    )
-    return AccountConfig(
-        name=name,
-        api_url=api_url,
-        username=username,
-        usertoken=token,
-        poll_interval=interval,
-        timeout=timeout,
-        stale_after=stale_after,
-        request_type=request_type,
-        probe_request_type="request_type" not in item,
-        groupings=groupings,
-        page_size=page_size,
-        autoresponders=selectors,
-        max_sends_per_autoresponder=max_sends,
-        field_map=field_map,
-        ca_file=ca_file,
-        tls_insecure_skip_verify=insecure,
-    )
+        raise reader.fail(path, f"{name!r} may contain only letters, digits, _ . and -")
+    return name
 
 
-def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -> Secret:
+def _api_url(reader: _Reader, value: Any, path: str) -> str:
+    url = reader.string(value, path)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise reader.fail(path, "must be an http:// or https:// URL")
+    return url
+
+
+def _read_token(reader: _Reader, item: dict[str, Any], path: str) -> Secret:
     if "usertoken" in item and "usertoken_file" in item:
         raise reader.fail(f"{path}.usertoken", "give usertoken or usertoken_file, not both")
     if "usertoken" in item:
@@ -441,7 +178,7 @@ def _read_token(reader: _Reader, item: dict[str, Any], path: str, source: str) -
     if "usertoken_file" not in item:
         raise reader.fail(f"{path}.usertoken", "required (or usertoken_file)")
     token_path = reader.string(item["usertoken_file"], f"{path}.usertoken_file")
-    resolved = _beside(source, token_path)
+    resolved = _beside(reader.source, token_path)
     try:
         token = resolved.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -485,16 +222,27 @@ def placeholder_problem(token: str) -> str | None:
 
 
 def _read_groupings(reader: _Reader, value: Any, path: str) -> tuple[str, ...]:
-    items = reader.sequence(value, f"{path}.groupings")
+    items = reader.sequence(value, path)
     if not items:
-        raise reader.fail(f"{path}.groupings", "must list autoresponder and/or send")
+        raise reader.fail(path, "must list autoresponder and/or send")
     groupings: list[str] = []
     for index, grouping in enumerate(items):
-        chosen = reader.choice(grouping, f"{path}.groupings[{index}]", GROUPINGS)
+        chosen = reader.choice(grouping, f"{path}[{index}]", GROUPINGS)
         if chosen in groupings:
-            raise reader.fail(f"{path}.groupings[{index}]", f"{chosen} is listed twice")
+            raise reader.fail(f"{path}[{index}]", f"{chosen} is listed twice")
         groupings.append(chosen)
     return tuple(groupings)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One configured autoresponder: by id or by name."""
+
+    id: int | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        return f"id={self.id}" if self.id is not None else f"name={self.name!r}"
 
 
 def _read_selectors(reader: _Reader, value: Any, path: str) -> tuple[Selector, ...]:
@@ -516,10 +264,10 @@ def _read_selectors(reader: _Reader, value: Any, path: str) -> tuple[Selector, .
 
 def _read_field_map(reader: _Reader, value: Any, path: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
-        raise reader.fail(path, f"must be a mapping of API field to metric, got {_kind(value)}")
+        raise reader.fail(path, f"must be a mapping of API field to metric, got {kind(value)}")
     pairs: list[tuple[str, str]] = []
     for api_field, target in value.items():
-        where = _join(path, str(api_field))
+        where = join(path, str(api_field))
         if not isinstance(api_field, str) or not api_field.strip():
             raise reader.fail(where, "API field names must be non-empty strings")
         if any(api == api_field.strip().lower() for api, _ in pairs):
@@ -530,24 +278,140 @@ def _read_field_map(reader: _Reader, value: Any, path: str) -> tuple[tuple[str, 
     return tuple(pairs)
 
 
+def _ca_file(reader: _Reader, value: Any, path: str) -> str:
+    ca_file = str(_beside(reader.source, reader.string(value, path)))
+    if not Path(ca_file).is_file():
+        raise reader.fail(path, f"file {ca_file} does not exist")
+    return ca_file
+
+
+# -- the settings ----------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class AccountConfig:
+    name: str = option(_account_name)
+    api_url: str = option(_api_url)
+    username: str = option(_Reader.string)
+    usertoken: Secret = option(read_item=_read_token, also=("usertoken_file",), repr=False)  # noqa: RUF009
+    request_type: str = option(_one_of(REQUEST_TYPES), "Stats")
+    # False when request_type is given in the file: the other type is then never tried.
+    # Not compared: pinning the type that is in use already changes nothing.
+    probe_request_type: bool = field(default=True, compare=False)
+    groupings: tuple[str, ...] = option(_read_groupings, ("autoresponder",))
+    page_size: int = option(_at_least(0), 100)
+    autoresponders: tuple[Selector, ...] = option(_read_selectors, ())
+    max_sends_per_autoresponder: int = option(_at_least(0), 50)
+    field_map: tuple[tuple[str, str], ...] = option(_read_field_map, ())
+    poll_interval: float = inherit(override=True)
+    timeout: float = inherit()
+    stale_after: float = inherit()
+    ca_file: str | None = option(_ca_file, None)
+    tls_insecure_skip_verify: bool = option(_Reader.boolean, False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    poll_interval: float = option(_Reader.duration, 300.0)
+    timeout: float = option(_Reader.duration, 30.0)
+    stale_after: float = option(_Reader.duration, 900.0)
+    max_concurrency: int = option(_at_least(1), 4)
+    accounts: tuple[AccountConfig, ...] = option()  # read by parse_config
+
+
+def _option(spec: Any) -> Option | None:
+    found = spec.metadata.get("option")
+    return found if isinstance(found, Option) else None
+
+
+def allowed_keys(cls: type) -> tuple[str, ...]:
+    """The YAML keys of a settings class, in the order of its fields."""
+    keys: list[str] = []
+    for spec in fields(cls):
+        found = _option(spec)
+        if found is not None:
+            keys.extend(found.keys(spec.name))
+    return tuple(keys)
+
+
+def _read_fields(
+    reader: _Reader, cls: type, item: dict[str, Any], path: str, top: dict[str, Any]
+) -> dict[str, Any]:
+    """Every field of ``cls`` from ``item``: read when given, else the top-level value
+    (inherited fields) or the default; a field with neither is required."""
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        found = _option(spec)
+        if found is None:
+            continue
+        key = join(path, spec.name)
+        if found.read_item is not None:
+            values[spec.name] = found.read_item(reader, item, path)
+        elif spec.name in item and (found.override or not found.inherit):
+            read = found.read or _option_of(Settings, spec.name).read
+            if read is not None:
+                values[spec.name] = read(reader, item[spec.name], key)
+        elif found.inherit:
+            values[spec.name] = top[spec.name]
+        elif spec.default is MISSING:
+            raise reader.fail(key, "required")
+        else:
+            values[spec.name] = spec.default
+    return values
+
+
+def _option_of(cls: type, name: str) -> Option:
+    spec = next(s for s in fields(cls) if s.name == name)
+    found = _option(spec)
+    assert found is not None
+    return found
+
+
+# -- reading a file ----------------------------------------------------------------------
+def load_config(path: str, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the configuration file; raise ConfigError naming what is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    return parse_config(text, path, dict(os.environ) if environ is None else environ)
+
+
+def parse_config(text: str, source: str, environ: dict[str, str]) -> Settings:
+    reader = _Reader(source, environ)
+    document = reader.load(text)
+    if document is None:
+        raise reader.fail("accounts", "required")
+    top = reader.mapping(document, "", allowed_keys(Settings))
+    values = _read_fields(reader, Settings, top, "", {})
+    raw_accounts = reader.sequence(top["accounts"], "accounts")
+    if not raw_accounts:
+        raise reader.fail("accounts", "must list at least one account")
+    accounts: list[AccountConfig] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_accounts):
+        account = _read_account(reader, raw, f"accounts[{index}]", values)
+        if account.name in names:
+            raise reader.fail(f"accounts[{index}].name", f"duplicate account name {account.name!r}")
+        names.add(account.name)
+        accounts.append(account)
+    values["accounts"] = tuple(accounts)
+    return Settings(**values)
+
+
+def _read_account(reader: _Reader, raw: Any, path: str, top: dict[str, Any]) -> AccountConfig:
+    item = reader.mapping(raw, path, allowed_keys(AccountConfig))
+    values = _read_fields(reader, AccountConfig, item, path, top)
+    account = AccountConfig(**values, probe_request_type="request_type" not in item)
+    interval_key = f"{path}.poll_interval" if "poll_interval" in item else "poll_interval"
+    if account.poll_interval > account.stale_after:
+        raise reader.fail(
+            interval_key,
+            f"{format_duration(account.poll_interval)} is longer than stale_after "
+            f"({format_duration(account.stale_after)}): data would go stale between polls",
+        )
+    return account
+
+
 def _beside(source: str, path: str) -> Path:
     """A path from the configuration: relative paths are relative to the file itself."""
     resolved = Path(path)
     return resolved if resolved.is_absolute() else Path(source).parent / resolved
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(value), type(value).__name__)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.yamlreader import json_kind as _kind
+
 # Words of a FAILED message that mean the credentials were refused. Not a bare "token":
 # a message quoting the request back would name the usertoken field.
 CREDENTIAL_WORDS = re.compile(
@@ -127,9 +129,3 @@ def _get(mapping: dict[str, Any], key: str) -> Any:
         if isinstance(name, str) and name.lower() == key:
             return value
     return None
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", dict: "an object", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else "null"
-    )

@@ -37,18 +37,21 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
+_WORDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+
+
 def kind(value: Any) -> str:
     """What a YAML value is, in words: ``a number``, ``a mapping``, ``nothing``..."""
     if value is None:
         return "nothing"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(value), type(value).__name__)
+    return {**_WORDS, dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words: ``an object``, ``null``..."""
+    if isinstance(value, dict):
+        return "an object"
+    return _WORDS.get(type(value), "a number" if isinstance(value, int | float) else "null")
 
 
 def join(path: str, key: str) -> str:

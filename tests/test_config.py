@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from exporter.config import (
+    AccountConfig,
     ConfigError,
     Secret,
     Selector,
+    Settings,
+    allowed_keys,
     load_config,
     parse_config,
     parse_duration,
@@ -260,3 +263,33 @@ def test_bad_durations(text: str) -> None:
 def test_secret_forms_cover_json_escaping() -> None:
     assert Secret('a/b"c-token').forms() == ('a\\/b\\"c-token', 'a/b\\"c-token', 'a/b"c-token')
     assert repr(Secret("abc")) == "Secret('<redacted>')"
+
+
+def _readme_config_table() -> dict[str, str]:
+    """key -> default column of the README's configuration table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
+    return {row[1].strip().strip("`"): row[2].strip() for row in rows}
+
+
+def test_each_key_is_defined_once_and_the_readme_lists_them_all() -> None:
+    """The allowed keys come from the settings' fields; the README's table names
+    exactly those keys, and each default it shows is the one the loader uses."""
+    table = _readme_config_table()
+    top = [key for key in allowed_keys(Settings) if key != "accounts"]
+    accounts = [f"accounts[].{key}" for key in allowed_keys(AccountConfig)]
+    assert list(table) == top + accounts
+    defaults = parse(MINIMAL)
+    checked = 0
+    for key, default in table.items():
+        if not default.startswith("`"):
+            continue  # required, inherited or described in words
+        value = default.split("`")[1]
+        if key.startswith("accounts[]."):
+            text = MINIMAL + f"    {key.removeprefix('accounts[].')}: {value}\n"
+        else:
+            text = f"{key}: {value}\n" + MINIMAL
+        assert parse(text) == defaults, key
+        checked += 1
+    assert checked >= 11  # every key with a default written as a value

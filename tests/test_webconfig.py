@@ -910,7 +910,7 @@ def test_a_reload_swaps_the_whole_policy_and_leaves_the_old_one_intact(tmp_path:
     assert web.policy is not old
     assert web.users["prometheus"] == second.encode() and web.verify("prometheus", b"second")
     assert dict(web.headers) == {"X-Frame-Options": "deny"}
-    assert web.describe() == "no TLS, basic auth for 1 users, rate limit 5 per 60s"
+    assert web.describe() == "no TLS, basic auth for 1 user, rate limit 5 per 60s"
     # a request that started with the old policy finishes with it, unchanged
     assert old.users["prometheus"] == first.encode() and dict(old.headers) == {}
     assert old.rate_limit is None and old.passwords.verify("prometheus", b"first")
