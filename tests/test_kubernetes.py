@@ -365,9 +365,12 @@ def test_config_from_configmap_token_from_secret(rendered: list[dict[str, Any]])
     for account in config["accounts"]:
         assert "usertoken" not in account, "tokens belong in the Secret"
         assert Path(account["usertoken_file"]).parent == Path(secret_dir)
-    # The ConfigMap name carries a content hash, so a config change rolls the pods.
+    # A fixed ConfigMap name: a config change is applied in place and reloaded by the
+    # exporter itself, no rollout (a broken change is refused, never a crash loop).
     (volume,) = [v for v in _mounts(workload).values() if "configMap" in v]
-    assert re.fullmatch(r"pinpointe-exporter-config-[a-z0-9]{10}", volume["configMap"]["name"])
+    assert volume["configMap"]["name"] == "pinpointe-exporter-config"
+    args = container(workload)["args"]
+    assert any(re.fullmatch(r"--config\.auto-reload-interval=\d+[smh]", a) for a in args)
 
 
 def test_shipped_config_passes_the_exporters_config_check(tmp_path: Path) -> None:
