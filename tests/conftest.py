@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -45,6 +46,34 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def proc_stats(pid: int) -> tuple[int, int, int]:
+    """(resident bytes, threads, open file descriptors) of a process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = int(fields["VmRSS"].split()[0]) * 1024
+    threads = int(fields["Threads"])
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return rss, threads, fds
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send bytes, read until the server closes. A server that refuses early may close
+    (or reset) before everything is sent: what it answered, if anything, is returned."""
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(request)
+            sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
 
 
 def parse_samples(text: str) -> dict[tuple[str, Labels], float]:
@@ -226,11 +255,13 @@ def spawn_exporter(
     env: dict[str, str] | None = None,
     ready: Callable[[ExporterProcess], bool] | None = None,
     timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ExporterProcess:
     """Start the exporter as a process outside the ``exporter`` fixture (for module-scoped
     setups and for TLS/basic auth, where readiness is probed differently); the caller stops it.
 
-    ``ready(handle)`` defaults to GET /-/ready answering 200 over plain HTTP.
+    ``ready(handle)`` defaults to GET /-/ready answering 200 over plain HTTP;
+    ``preexec_fn`` runs in the child before the exporter starts (e.g. to set rlimits).
     """
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -253,6 +284,7 @@ def spawn_exporter(
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,
         )
     handle = ExporterProcess(process, port, log_path, config_path)
     probe = ready or (lambda h: h.get("/-/ready").status_code == 200)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
 import ssl
@@ -14,8 +13,15 @@ import requests
 import trustme
 import yaml
 
-from tests.conftest import ExporterProcess, parse_samples, spawn_exporter, wait_for
-from tests.test_soak import proc_stats
+from tests.conftest import (
+    ExporterProcess,
+    parse_samples,
+    proc_stats,
+    raw_exchange,
+    spawn_exporter,
+    status_of,
+    wait_for,
+)
 
 StartExporter = Callable[..., ExporterProcess]
 
@@ -25,24 +31,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
     handle = spawn_exporter(tmp_path_factory.mktemp("http"), None, "--demo")
     yield handle
     handle.stop()
-
-
-def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send bytes, read until the server closes. A server that refuses early may close
-    (or reset) before everything is sent: what it answered, if anything, is returned."""
-    chunks = []
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        with contextlib.suppress(OSError):
-            sock.sendall(request)
-            sock.shutdown(socket.SHUT_WR)
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
 
 
 def scrape_ok(handle: ExporterProcess) -> bool:

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from exporter.simulator import SimAccount, Simulator
-from tests.conftest import parse_samples, spawn_exporter
+from tests.conftest import parse_samples, proc_stats, spawn_exporter
 
 TOKEN = "tok-soak-61d2"
 ACCOUNTS = 10
@@ -53,16 +53,6 @@ FAULT_CHOICES: list[tuple[str | None, dict[str, object]]] = [
     ("latency", {"seconds": 0.05}),
     ("big_response", {"bytes": 200_000}),
 ]
-
-
-def proc_stats(pid: int) -> tuple[int, int, int]:
-    """(resident bytes, threads, open file descriptors) of a process, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rss = int(fields["VmRSS"].split()[0]) * 1024
-    threads = int(fields["Threads"])
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss, threads, fds
 
 
 def background(work: Callable[[], None], stop: threading.Event) -> threading.Thread:
