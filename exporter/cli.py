@@ -20,11 +20,12 @@ from types import FrameType
 
 from exporter import __version__, logs
 from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
+from exporter.connections import raise_open_files_limit
 from exporter.metrics import render_reload
 from exporter.poller import Pollers
 from exporter.reload import Fleet, Reloader
 from exporter.runtime import runtime_metrics
-from exporter.server import ExporterServer, parse_listen_address
+from exporter.server import DEFAULT_MAX_CONNECTIONS, ExporterServer, parse_listen_address
 from exporter.sharding import export_shard, parse_shard, shard_of
 from exporter.state import Store
 from exporter.status import StatusViews
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="telemetry_path",
         default="/metrics",
         help="path of the metrics endpoint (default: %(default)s)",
+    )
+    web.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="most HTTP connections open at once (default: %(default)s)",
     )
     web.add_argument(
         "--web.config.file",
@@ -184,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "/-/ready",
     ):
         return _usage(f"--web.telemetry-path {args.telemetry_path!r} must be a free absolute path")
+    if args.max_connections < 1:
+        return _usage(f"--web.max-connections {args.max_connections} must be at least 1")
     try:
         listen = parse_listen_address(args.listen_address)
         shard = parse_shard(args.shard) if args.shard else None
@@ -335,6 +345,7 @@ def _serve(
     web: WebConfig | None,
 ) -> int:
     telemetry_path: str = args.telemetry_path
+    raise_open_files_limit(args.max_connections)
     store = Store(a.name for a in settings.accounts)  # not ready until each has polled
     fleet = Fleet(store, settings.max_concurrency)
     reloader = Reloader(load, fleet, store, source)
@@ -355,7 +366,14 @@ def _serve(
     )
     routes = {**views.routes(), "/-/reload": reloader.route(args.enable_lifecycle)}
     try:
-        server = ExporterServer(listen, store, telemetry_path, web=web, routes=routes)
+        server = ExporterServer(
+            listen,
+            store,
+            telemetry_path,
+            web=web,
+            routes=routes,
+            max_connections=args.max_connections,
+        )
     except OSError as exc:
         taken = (
             "; another process uses it: choose another address with --web.listen-address"

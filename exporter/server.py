@@ -4,19 +4,25 @@ A scrape writes bytes that were rendered when the data last changed; the only wo
 done per scrape is the client library's few process metrics.
 
 Every connection has its own thread, and the TLS handshake happens in that thread,
-not in the accept loop, so a slow or stalled client (plain or TLS) holds only its own
-thread until its timeout. Requests are bounded: a request line of at most 8 KiB and
-headers of at most 32 KiB (431 beyond); any method other than GET and HEAD gets 405.
+not in the accept loop. At most ``--web.max-connections`` connections are open at once
+(``connections.py``: a connection that has not sent a complete request in
+REQUEST_TIMEOUT from its accept, or its next request within IDLE_TIMEOUT on a kept-alive
+connection, is closed; at the cap the longest-waiting one makes room). Requests are
+read strictly (``httpreq.py``): HTTP/1.0 and 1.1 only, bounded line, headers and body.
+Any method other than GET and HEAD gets 405. When the process runs out of file
+descriptors, accepting pauses (5 ms doubling to 1 s) instead of spinning.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
+import errno
+import io
 import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -24,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
+from exporter.connections import Connection, Connections
+from exporter.httpreq import BadRequest, read_head
 from exporter.metrics import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -36,12 +44,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exporter.server")
 
-MAX_REQUEST_LINE = 8 * 1024
-MAX_HEADER_BYTES = 32 * 1024
-HANDSHAKE_TIMEOUT = 10.0
-IDLE_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 512
+REQUEST_TIMEOUT = 10.0  # from accept (or the first byte of a later request) to its last header
+IDLE_TIMEOUT = 30.0  # a kept-alive connection waiting for its next request
+IO_TIMEOUT = 30.0  # any one read or write, also while answering
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1024 * 1024
+ACCEPT_WAIT = 0.5  # at the cap with nothing to evict: look again this often
+ACCEPT_PAUSE_MAX = 1.0  # out of descriptors: pause accepting 5 ms, doubling up to this
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 # Checks a request before it is served; returns None to serve it, or (status, headers).
 RequestGuard = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]] | None]
@@ -107,6 +118,7 @@ class ExporterServer(ThreadingHTTPServer):
         guard: RequestGuard | None = None,
         web: WebConfig | None = None,
         routes: Mapping[str, Route] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         host, _ = address
         self.dual_stack = host == "" and socket.has_dualstack_ipv6()
@@ -117,58 +129,134 @@ class ExporterServer(ThreadingHTTPServer):
         self.web = web
         self.routes = dict(routes or {})
         self.guard = guard if guard is not None or web is None else web.guard
-        super().__init__(("::" if self.dual_stack else host, address[1]), _Handler)
+        self.connections = Connections(max_connections)
+        self._current = threading.local()
+        self._accept_pause = 0.0
+        try:
+            super().__init__(("::" if self.dual_stack else host, address[1]), _Handler)
+        except BaseException:
+            self.connections.stop()
+            raise
 
     def server_bind(self) -> None:
         if self.dual_stack:
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Runs in the connection's own thread: the TLS handshake happens here."""
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.socket.setblocking(False)  # a client gone before accept must not block the loop
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.connections.stop()
+
+    # -- accepting ---------------------------------------------------------------
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept within the connection cap; an OSError makes the loop skip this round."""
+        if not self.connections.reserve(ACCEPT_WAIT):
+            raise OSError("every connection slot is serving a request")
+        try:
+            sock, address = self.socket.accept()
+        except OSError as exc:
+            self.connections.unreserve()
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._pause_accepting(exc)
+            raise
+        if self._accept_pause:
+            log.info("accepting connections again")
+            self._accept_pause = 0.0
+        self._current.pending = self.connections.opened(sock, REQUEST_TIMEOUT)
+        return sock, address
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """Out of descriptors (or memory): the pending connection stays queued and the
+        listening socket stays readable, so retrying at once would spin at full CPU."""
+        if not self._accept_pause:
+            log.warning(
+                f"cannot accept connections: {exc.strerror}; pausing accepts until "
+                "descriptors are free (raise the open-files limit or lower "
+                "--web.max-connections)",
+                extra={"fields": {"open_connections": self.connections.count}},
+            )
+        self._accept_pause = min(ACCEPT_PAUSE_MAX, max(0.005, self._accept_pause * 2))
+        time.sleep(self._accept_pause)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        connection = self._current.pending
+        thread = threading.Thread(
+            target=self._serve_connection, args=(connection, client_address), daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            self.connections.closed(connection)  # the caller closes the socket
+            raise
+
+    # -- one connection, in its own thread -------------------------------------------
+    def current_connection(self) -> Connection:
+        connection: Connection = self._current.connection
+        return connection
+
+    def _serve_connection(self, connection: Connection, client_address: Any) -> None:
+        self._current.connection = connection
+        try:
+            if self._secure(connection, client_address):
+                self.RequestHandlerClass(connection.sock, client_address, self)  # type: ignore[arg-type]
+        except Exception:
+            self.handle_error(connection.sock, client_address)
+        finally:
+            self._close(connection)
+
+    def _secure(self, connection: Connection, client_address: Any) -> bool:
+        """The TLS handshake (when configured); False if the client is not served."""
         if self.web is not None:
             self.web.refresh()
         context = self.web.ssl_context if self.web is not None else None
         if context is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(HANDSHAKE_TIMEOUT)
+            return True
+        connection.sock.settimeout(IO_TIMEOUT)
+        tls = self.connections.replace_socket(
+            connection,
+            lambda sock: context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False),
+        )
         try:
-            connection = context.wrap_socket(request, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             log.debug(
                 "TLS handshake failed",
                 extra={"fields": {"client": client_address[0], "error": str(exc)}},
             )
-            return
-        try:
-            if self.web is not None and not self.web.peer_allowed(connection):
-                log.debug(
-                    "client certificate names none of client_allowed_sans",
-                    extra={"fields": {"client": client_address[0]}},
-                )
-                return
-            self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
-        finally:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
+            return False
+        if self.web is not None and not self.web.peer_allowed(tls):
+            log.debug(
+                "client certificate names none of client_allowed_sans",
+                extra={"fields": {"client": client_address[0]}},
+            )
+            return False
+        return True
 
-    def shutdown_request(self, request: Any) -> None:
-        """Close a plain connection gracefully: FIN first, then read what the client was
-        still sending (up to LINGER_BYTES, for at most LINGER_SECONDS), so that closing
-        with unread data does not reset the connection before the client has read our
-        answer (a 405 or 431 sent before the request was fully read)."""
+    def _close(self, connection: Connection) -> None:
+        """Close gracefully: FIN first, then read what the client was still sending (up
+        to LINGER_BYTES, for at most LINGER_SECONDS), so that closing with unread data
+        does not reset the connection before the client has read our answer (a 405 or
+        431 sent before the request was fully read). TLS connections just shut down."""
+        sock = connection.sock
+        self.connections.wait(connection, LINGER_SECONDS)
         with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_WR)
-            request.settimeout(LINGER_SECONDS)
-            drained = 0
-            while drained < LINGER_BYTES:
-                chunk = request.recv(65536)
-                if not chunk:
-                    break
-                drained += len(chunk)
-        self.close_request(request)
+            if isinstance(sock, ssl.SSLSocket):
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                sock.shutdown(socket.SHUT_WR)
+                sock.settimeout(LINGER_SECONDS)
+                drained = 0
+                while drained < LINGER_BYTES:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
+        self.connections.closed(connection)
+        sock.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that vanished mid-request is no news: one debug line, not a traceback."""
@@ -205,37 +293,56 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
-    timeout = IDLE_TIMEOUT
+    timeout = IO_TIMEOUT
     disable_nagle_algorithm = True
     server: ExporterServer
+    rfile: io.BufferedReader
+
+    def setup(self) -> None:
+        super().setup()
+        self.link = self.server.current_connection()
+        self.answered = False
 
     def handle_one_request(self) -> None:
-        # As BaseHTTPRequestHandler's, with a smaller request line limit and a header budget.
+        self.close_connection = True
+        connections = self.server.connections
         try:
-            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
-            if len(self.raw_requestline) > MAX_REQUEST_LINE:
-                self.requestline = self.request_version = self.command = ""
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-                return
-            if not self.raw_requestline:
-                self.close_connection = True
-                return
-            body = self.rfile
-            self.rfile = _HeaderBudget(body, MAX_HEADER_BYTES)  # type: ignore[assignment]
+            if self.answered:  # kept alive: wait (evictably) for the next request to start
+                connections.wait(self.link, IDLE_TIMEOUT)
+                if not self.rfile.peek(1):
+                    return
+                connections.wait(self.link, REQUEST_TIMEOUT)
+            self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
             try:
-                parsed = self.parse_request()
-            finally:
-                self.rfile = body
-            if not parsed:
+                head = read_head(self.rfile)
+                if head is not None and head.body_length:
+                    if head.expects_continue:
+                        self.send_response_only(HTTPStatus.CONTINUE)
+                        self.end_headers()
+                    if len(self.rfile.read(head.body_length)) < head.body_length:
+                        head = None
+            except BadRequest as exc:
+                log.debug(
+                    "refused a request",
+                    extra={"fields": {"client": self.client_address[0], "error": exc.detail}},
+                )
+                self.send_error(exc.status)
                 return
-            method = getattr(self, "do_" + self.command, None)
-            if method is None:
-                self._not_allowed()
-            else:
-                method()
-            self.wfile.flush()
-        except TimeoutError:
-            self.close_connection = True
+            if head is None:  # the client closed before a complete request
+                return
+        except OSError:  # reset, timed out, or cut at the deadline
+            return
+        connections.serve(self.link)
+        self.command, self.path, self.request_version = head.method, head.target, head.version
+        self.requestline, self.headers = head.line, head.headers
+        self.close_connection = not head.keep_alive
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self._not_allowed()
+        else:
+            method()
+        self.wfile.flush()
+        self.answered = True
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -243,7 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _not_allowed(self) -> None:
-        self.close_connection = True  # a body may follow that we do not read
+        self.close_connection = True
         self._send(
             405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"}
         )
@@ -253,7 +360,6 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None or self.command not in route.methods:
             self._not_allowed()
             return
-        self.close_connection = True  # a body may follow that we do not read
         self._dispatch()
 
     do_POST = do_PUT = _write_method
@@ -336,21 +442,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format % args, extra={"fields": {"client": self.client_address[0]}})
-
-
-class _HeaderBudget:
-    """Reads header lines for parse_request and refuses more than ``budget`` bytes in all
-    (the standard library alone allows 100 lines of 64 KiB)."""
-
-    def __init__(self, stream: Any, budget: int) -> None:
-        self.stream = stream
-        self.left = budget
-
-    def readline(self, limit: int = -1) -> bytes:
-        line: bytes = self.stream.readline(
-            min(limit, self.left + 1) if limit >= 0 else self.left + 1
-        )
-        self.left -= len(line)
-        if self.left < 0:
-            raise http.client.LineTooLong("header")
-        return line

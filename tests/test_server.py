@@ -1,0 +1,382 @@
+"""server.py, connections.py and httpreq.py: strict request reading, the connection cap,
+deadlines, and accepting when descriptors run out.
+
+The parser and the connection table are tested in-process in milliseconds; a few
+process-level tests prove the wiring over raw sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import resource
+import selectors
+import socket
+import time
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter.connections import Connections
+from exporter.httpreq import (
+    MAX_DISCARDED_BODY,
+    BadRequest,
+    RequestHead,
+    read_head,
+)
+from tests.conftest import (
+    ExporterProcess,
+    parse_samples,
+    proc_stats,
+    raw_exchange,
+    spawn_exporter,
+    status_of,
+    wait_for,
+)
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+
+def head(raw: bytes) -> RequestHead | None:
+    return read_head(io.BufferedReader(io.BytesIO(raw)))  # type: ignore[arg-type]
+
+
+def refusal(raw: bytes) -> HTTPStatus:
+    with pytest.raises(BadRequest) as caught:
+        head(raw)
+    return caught.value.status
+
+
+# -- the request reader, in-process ------------------------------------------------------
+
+
+def test_a_request_head_is_parsed() -> None:
+    parsed = head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\nAccept:  text/plain \r\n\r\nrest")
+    assert parsed is not None
+    assert (parsed.method, parsed.target, parsed.version) == ("GET", "/metrics?x=1", "HTTP/1.1")
+    assert parsed.headers.get("accept") == "text/plain"
+    assert parsed.body_length == 0
+    assert parsed.keep_alive
+
+
+@pytest.mark.parametrize(
+    ("version", "connection", "keep_alive"),
+    [
+        ("HTTP/1.1", None, True),
+        ("HTTP/1.1", "close", False),
+        ("HTTP/1.1", "Keep-Alive, Close", False),
+        ("HTTP/1.0", None, False),
+        ("HTTP/1.0", "keep-alive", True),
+    ],
+)
+def test_keep_alive_follows_the_version_and_connection_header(
+    version: str, connection: str | None, keep_alive: bool
+) -> None:
+    extra = f"Connection: {connection}\r\n" if connection else ""
+    parsed = head(f"GET / {version}\r\n{extra}\r\n".encode())
+    assert parsed is not None and parsed.keep_alive is keep_alive
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"GET /metrics",  # half a request line, then end-of-file
+        b"GET /metrics HTTP/1.1",
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\n",  # headers without their blank line
+        b"GET /metrics HTTP/1.1\r\nHost: x",
+    ],
+)
+def test_a_head_cut_off_by_end_of_file_is_not_a_request(raw: bytes) -> None:
+    assert head(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"GET /metrics\r\n\r\n", 400),  # HTTP/0.9
+        (b"GET /metrics HTTP/0.9\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.2\r\n\r\n", 400),
+        (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
+        (b"GET /metrics http/1.1\r\n\r\n", 400),
+        (b"GET  /metrics HTTP/1.1\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1 x\r\n\r\n", 400),
+        (b"G(T /metrics HTTP/1.1\r\n\r\n", 400),
+        (b"GET /me\x00trics HTTP/1.1\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nNoColonHere\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\n: x\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        (b"GET /m HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: 65537\r\n\r\n", 413),
+        (b"GET /metrics HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + b"X-H: " + b"b" * 33_000 + b"\r\n\r\n", 431),
+    ],
+)
+def test_malformed_requests_are_refused(raw: bytes, status: int) -> None:
+    assert refusal(raw) == status
+
+
+def test_a_small_body_is_announced_for_discarding() -> None:
+    length = MAX_DISCARDED_BODY
+    parsed = head(b"POST /-/reload HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % length)
+    assert parsed is not None and parsed.body_length == length
+    same = head(b"GET / HTTP/1.1\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n")
+    assert same is not None and same.body_length == 7
+
+
+# -- the connection table, in-process ----------------------------------------------------
+
+
+@pytest.fixture
+def table() -> Iterator[Connections]:
+    connections = Connections(3)
+    yield connections
+    connections.stop()
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(10)
+    return ours, theirs
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True when the other end shut the connection down (end-of-file)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_full_table_evicts_the_longest_waiting_connection(table: Connections) -> None:
+    pairs = [pair() for _ in range(3)]
+    links = []
+    for ours, _ in pairs:
+        assert table.reserve(1.0)
+        links.append(table.opened(ours, 60))
+    table.serve(links[0])  # answering a request: never evicted
+    assert table.reserve(0.05) is False  # nobody closed the evicted socket yet
+    assert closed_by_peer(pairs[1][1])  # the oldest waiting one was cut
+    table.closed(links[1])
+    assert table.reserve(1.0)  # and its slot is free once it is closed
+    pairs[0][1].setblocking(False)
+    with pytest.raises(BlockingIOError):  # the serving connection was not touched
+        pairs[0][1].recv(1)
+    assert table.evicted == 1
+    for ours, theirs in pairs:
+        ours.close()
+        theirs.close()
+
+
+def test_only_serving_connections_make_accepting_wait(table: Connections) -> None:
+    links = []
+    sockets = [pair() for _ in range(3)]
+    for ours, _ in sockets:
+        assert table.reserve(1.0)
+        links.append(table.opened(ours, 60))
+        table.serve(links[-1])
+    assert table.reserve(0.05) is False
+    assert table.evicted == 0 and table.count == 3
+    table.closed(links[2])
+    assert table.reserve(0.05) is True
+    for ours, theirs in sockets:
+        ours.close()
+        theirs.close()
+
+
+def test_a_waiting_connection_is_cut_at_its_deadline(table: Connections) -> None:
+    ours, theirs = pair()
+    assert table.reserve(1.0)
+    link = table.opened(ours, 60)
+    table.wait(link, 0.05)  # a shorter deadline than the one the reaper sleeps towards
+    assert closed_by_peer(theirs)
+    assert table.expired == 1
+    table.closed(link)
+    ours.close()
+    theirs.close()
+
+
+# -- over raw sockets ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExporterProcess]:
+    handle = spawn_exporter(tmp_path_factory.mktemp("server"), None, "--demo")
+    yield handle
+    handle.stop()
+
+
+def responses(raw: bytes) -> list[int]:
+    """Status codes of the responses in a raw exchange, in order."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", raw)]
+
+
+def test_http_0_9_and_half_sent_requests_get_no_exposition(demo: ExporterProcess) -> None:
+    for request in (b"GET /metrics", b"GET /metrics\r\n", b"GET /metrics HTTP/1.1\r\nHost: x"):
+        answer = raw_exchange(demo.port, request)
+        assert b"pinpointe_up" not in answer, request
+        assert answer == b"" or status_of(answer) == 400, request
+
+
+def test_a_header_line_without_a_colon_is_400(demo: ExporterProcess) -> None:
+    answer = raw_exchange(demo.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n")
+    assert status_of(answer) == 400
+    assert b"pinpointe_up" not in answer
+
+
+def test_a_request_body_is_never_read_as_the_next_request(demo: ExporterProcess) -> None:
+    smuggled = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    with_length = (
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+        + smuggled
+        + b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert responses(raw_exchange(demo.port, with_length)) == [200, 200]  # body discarded
+    chunked = (
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(smuggled)
+        + smuggled
+        + b"\r\n0\r\n\r\n"
+    )
+    assert responses(raw_exchange(demo.port, chunked)) == [411]  # refused, connection closed
+    too_big = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + smuggled
+    assert responses(raw_exchange(demo.port, too_big)) == [413]
+    assert requests.get(demo.url + "/-/healthy", timeout=10).status_code == 200
+
+
+def trickle_until_closed(sockets: list[socket.socket], seconds: float) -> int:
+    """Send one header byte on every open socket about twice a second until the server has
+    closed them all; returns how many it left open after ``seconds`` (a bound, not a
+    measurement: the deadline is far shorter)."""
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+    open_ = set(sockets)
+    end = time.monotonic() + seconds
+    while open_ and time.monotonic() < end:
+        for key, _ in selector.select(timeout=0.5):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            try:
+                gone = sock.recv(4096) == b""
+            except BlockingIOError:
+                gone = False
+            except OSError:
+                gone = True
+            if gone:
+                selector.unregister(sock)
+                open_.discard(sock)
+        for sock in list(open_):
+            try:
+                sock.send(b"x")
+            except BlockingIOError:
+                pass
+            except OSError:
+                selector.unregister(sock)
+                open_.discard(sock)
+    selector.close()
+    return len(open_)
+
+
+@linux_only
+def test_slowloris_sockets_are_capped_cut_and_do_not_block_a_scrape(tmp_path: Path) -> None:
+    cap = 20
+    handle = spawn_exporter(tmp_path, None, "--demo", f"--web.max-connections={cap}")
+    pid = handle.process.pid
+    attackers: list[socket.socket] = []
+    try:
+        _, threads_0, fds_0 = proc_stats(pid)
+        for index in range(300):
+            sock = socket.create_connection(("127.0.0.1", handle.port), timeout=10)
+            sock.sendall((b"", b"G", b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-")[index % 3])
+            attackers.append(sock)
+        _, threads_1, fds_1 = proc_stats(pid)
+        response = requests.get(handle.url + "/metrics", timeout=10)
+        assert response.status_code == 200
+        assert parse_samples(response.text)
+        _, threads_2, fds_2 = proc_stats(pid)
+        figures = f"threads {threads_0} -> {threads_1}, {threads_2}; "
+        figures += f"fds {fds_0} -> {fds_1}, {fds_2}"
+        print(figures)
+        # one thread and one descriptor a connection, at most ``cap`` of them (and the
+        # demo's own poll connection, which may be open at either moment)
+        assert max(threads_1, threads_2) <= threads_0 + cap + 2, figures
+        assert max(fds_1, fds_2) <= fds_0 + cap + 3, figures
+        # every attacker is cut off (evicted, or at the request deadline) however
+        # steadily it trickles header bytes
+        assert trickle_until_closed(attackers, 60) == 0
+        assert requests.get(handle.url + "/-/healthy", timeout=10).status_code == 200
+
+        def released() -> bool:
+            _, threads, fds = proc_stats(pid)
+            return threads <= threads_0 + 2 and fds <= fds_0 + 3
+
+        wait_for(released, timeout=30, what="the connections' threads and descriptors to go")
+    finally:
+        for sock in attackers:
+            sock.close()
+        handle.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_files_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open files limit")
+
+
+def low_open_files_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 128))
+
+
+@linux_only
+def test_out_of_descriptors_accepting_pauses_instead_of_spinning(tmp_path: Path) -> None:
+    handle = spawn_exporter(tmp_path, None, "--demo", preexec_fn=low_open_files_limit)
+    pid = handle.process.pid
+    assert open_files_limit(pid) == 128  # raised to the hard limit at start
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(200):  # more than the limit: accept fails with EMFILE
+            sock = socket.create_connection(("127.0.0.1", handle.port), timeout=10)
+            flood.append(sock)
+        wait_for(lambda: "pausing accepts" in handle.logs(), what="accept to run out of fds")
+        wall_0, cpu_0 = time.monotonic(), cpu_seconds(pid)
+        time.sleep(2)
+        wall, cpu = time.monotonic() - wall_0, cpu_seconds(pid) - cpu_0
+        print(f"during EMFILE: {cpu:.2f} s CPU in {wall:.2f} s")
+        # a busy accept loop burns a core (or all a loaded machine gives it): at least
+        # several tenths of the wall time; pausing uses almost none
+        assert cpu < 0.1 * wall, f"{cpu:.2f} s CPU in {wall:.2f} s"
+    finally:
+        for sock in flood:
+            with contextlib.suppress(OSError):
+                sock.close()
+    try:
+        wait_for(
+            lambda: requests.get(handle.url + "/-/healthy", timeout=5).status_code == 200,
+            timeout=30,
+            what="/-/healthy after the flood",
+        )
+        assert handle.process.poll() is None
+    finally:
+        handle.stop()
