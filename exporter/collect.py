@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from exporter.config import AccountConfig, Selector
-from exporter.fields import FieldMapper
-from exporter.pinpointe import PinpointeClient
+from exporter.fields import FieldMapper, Labels
+from exporter.pinpointe import PinpointeClient, PollError
+from exporter.reasons import Reason
 from exporter.snapshot import GroupingData, Record, Snapshot
 
 MAX_PROBLEMS_REPORTED = 5
@@ -32,7 +33,8 @@ class AccountFetcher:
     def __init__(self, account: AccountConfig, client: PinpointeClient) -> None:
         self.account = account
         self.client = client
-        self.mapper = FieldMapper(account.field_map)
+        labels = Labels(account.max_label_length, account.usertoken.forms())
+        self.mapper = FieldMapper(account.field_map, labels)
         self._all_pages: dict[str, int] = {}
 
     def fetch_snapshot(self) -> Snapshot:
@@ -40,6 +42,7 @@ class AccountFetcher:
         unmapped: set[str] = set()
         warnings: list[str] = []
         pages = duplicates = 0
+        self.client.begin_poll()
         for grouping in self.account.groupings:
             batch = _Batch(self.mapper, per_send=grouping == "send")
             pages += self._fetch(grouping, batch, warnings)
@@ -52,12 +55,16 @@ class AccountFetcher:
                     + "; ".join(sorted(set(batch.problems)))
                     + ")"
                 )
+            if batch.truncated:
+                warnings.extend(batch.truncation_warnings(grouping, self.account.max_label_length))
             records = self._select(batch.records, grouping, warnings)
             unique, dropped = _deduplicate(records)
             duplicates += dropped
             if batch.per_send:
                 unique = _newest_sends(unique, self.account.max_sends_per_autoresponder)
-            groupings.append(GroupingData(grouping, tuple(unique), batch.skipped))
+            groupings.append(
+                GroupingData(grouping, tuple(unique), batch.skipped, len(batch.truncated))
+            )
         if duplicates:
             warnings.append(f"{duplicates} duplicate records were served and counted once")
         return Snapshot(
@@ -122,8 +129,12 @@ class _Batch:
         self.skipped = 0
         self.invalid = 0
         self.problems: list[str] = []
+        # (record identity, labels truncated), one per record with a truncated label value
+        self.truncated: list[tuple[str, tuple[str, ...]]] = []
 
     def add(self, raw_records: tuple[dict[str, Any], ...]) -> None:
+        valid = 0
+        page_problems: set[str] = set()
         for item in raw_records:
             result = self.mapper.normalise(item, self.per_send)
             self.skipped += result.skipped_values
@@ -131,16 +142,43 @@ class _Batch:
                 self.unmapped.update(result.unmapped)
             if result.record is not None:
                 self.records.append(result.record)
+                valid += 1
+                if result.truncated:
+                    self.truncated.append((result.record.key()[0], result.truncated))
                 continue
             self.invalid += 1
-            if result.problem and len(self.problems) < MAX_PROBLEMS_REPORTED:
-                self.problems.append(result.problem)
+            if result.problem:
+                page_problems.add(result.problem)
+                if len(self.problems) < MAX_PROBLEMS_REPORTED:
+                    self.problems.append(result.problem)
+        if raw_records and not valid:
+            raise PollError(
+                Reason.INVALID_RESPONSE,
+                f"a page served {len(raw_records)} records and none could be used ("
+                + "; ".join(sorted(page_problems))
+                + "); check that api_url points at Pinpointe's apijson.php",
+            )
+
+    def truncation_warnings(self, grouping: str, limit: int) -> list[str]:
+        """One warning per record whose label values were cut (the first few of them)."""
+        warnings = [
+            f"grouping {grouping}: record {identity[:40]!r}: {', '.join(labels)} longer than "
+            f"max_label_length ({limit} characters) truncated, ending in …[truncated]"
+            for identity, labels in self.truncated[:MAX_PROBLEMS_REPORTED]
+        ]
+        if len(self.truncated) > MAX_PROBLEMS_REPORTED:
+            warnings.append(
+                f"grouping {grouping}: {len(self.truncated) - MAX_PROBLEMS_REPORTED} more "
+                "records with truncated label values"
+            )
+        return warnings
 
     def absorb(self, other: _Batch) -> None:
         self.records.extend(other.records)
         self.unmapped.update(other.unmapped)
         self.skipped += other.skipped
         self.invalid += other.invalid
+        self.truncated.extend(other.truncated)
         self.problems.extend(other.problems[: MAX_PROBLEMS_REPORTED - len(self.problems)])
 
 

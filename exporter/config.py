@@ -21,6 +21,7 @@ from typing import Any
 
 from exporter.secret import FileSecret as FileSecret  # re-exported: the settings hold them
 from exporter.secret import Secret as Secret
+from exporter.sizes import parse_size
 from exporter.snapshot import METRIC_KEYS
 from exporter.yamlreader import Reader, join, kind
 
@@ -103,6 +104,17 @@ class _Reader(Reader):
             value = int(expanded)
         return super().integer(value, path, minimum)
 
+    def size(self, value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise self.fail(path, f"must be a size like 16KiB or 8MiB, got {kind(value)}")
+        try:
+            size = value if isinstance(value, int) else parse_size(self.expand(value, path))
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+        if size < 1:
+            raise self.fail(path, "must be at least 1 byte")
+        return size
+
 
 # -- how a key is read -----------------------------------------------------------------
 Read = Callable[[_Reader, Any, str], Any]
@@ -142,6 +154,11 @@ def option(
 def inherit(override: bool = False) -> Any:
     """An account field holding the top-level setting of the same name."""
     return field(metadata={"option": Option(inherit=True, override=override)})
+
+
+def _bound(default: Any) -> Any:
+    """An account field holding a top-level bound of the same name (or its default)."""
+    return field(default=default, metadata={"option": Option(inherit=True)})
 
 
 def _at_least(minimum: int) -> Read:
@@ -286,6 +303,10 @@ def _ca_file(reader: _Reader, value: Any, path: str) -> str:
 
 
 # -- the settings ----------------------------------------------------------------------
+# poll_timeout defaults to the account's poll interval, but at least this.
+MIN_POLL_TIMEOUT = 60.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class AccountConfig:
     name: str = option(_account_name)
@@ -306,6 +327,12 @@ class AccountConfig:
     stale_after: float = inherit()
     ca_file: str | None = option(_ca_file, None)
     tls_insecure_skip_verify: bool = option(_Reader.boolean, False)
+    # Bounds against a hostile or broken server (README "Reliability and security"),
+    # the top-level keys of the same names.
+    poll_timeout: float = _bound(300.0)  # in a file: poll_timeout, else the poll interval
+    max_record_size: int = _bound(16 * 1024)
+    max_page_size: int = _bound(8 * 1024 * 1024)
+    max_label_length: int = _bound(1024)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -314,6 +341,10 @@ class Settings:
     timeout: float = option(_Reader.duration, 30.0)
     stale_after: float = option(_Reader.duration, 900.0)
     max_concurrency: int = option(_at_least(1), 4)
+    poll_timeout: float | None = option(_Reader.duration, None)  # None: see MIN_POLL_TIMEOUT
+    max_record_size: int = option(_Reader.size, 16 * 1024)
+    max_page_size: int = option(_Reader.size, 8 * 1024 * 1024)
+    max_label_length: int = option(_at_least(16), 1024)
     accounts: tuple[AccountConfig, ...] = option()  # read by parse_config
 
 
@@ -400,6 +431,8 @@ def parse_config(text: str, source: str, environ: dict[str, str]) -> Settings:
 def _read_account(reader: _Reader, raw: Any, path: str, top: dict[str, Any]) -> AccountConfig:
     item = reader.mapping(raw, path, allowed_keys(AccountConfig))
     values = _read_fields(reader, AccountConfig, item, path, top)
+    if values["poll_timeout"] is None:
+        values["poll_timeout"] = max(values["poll_interval"], MIN_POLL_TIMEOUT)
     account = AccountConfig(**values, probe_request_type="request_type" not in item)
     interval_key = f"{path}.poll_interval" if "poll_interval" in item else "poll_interval"
     if account.poll_interval > account.stale_after:

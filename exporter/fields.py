@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import re
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.logs import REDACTED
 from exporter.snapshot import DEFAULT_FIELDS, METRIC_KEYS, Record
 
 ID_FIELDS = ("autoresponderid", "id")
@@ -51,16 +52,38 @@ def clean_label(value: str) -> str:
     return value
 
 
-def _identifier(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return clean_label(value.strip())
-    return None
+# Ends a label value cut at max_label_length (the marker counts towards the length).
+TRUNCATED = "…[truncated]"
+DEFAULT_MAX_LABEL_LENGTH = 1024
+
+
+class Labels:
+    """Label values from server text: valid UTF-8, no secret in them, at most ``limit`` long."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_LABEL_LENGTH, secrets: Iterable[str] = ()) -> None:
+        self.limit = max(limit, len(TRUNCATED) + 1)
+        self.secrets = tuple(secret for secret in secrets if secret)
+
+    def clean(self, value: str) -> tuple[str, bool]:
+        """The value to publish, and whether it had to be truncated."""
+        value = clean_label(value)
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        if len(value) <= self.limit:
+            return value, False
+        return value[: self.limit - len(TRUNCATED)] + TRUNCATED, True
+
+    def identifier(self, value: Any) -> tuple[str | None, bool]:
+        if isinstance(value, bool) or value is None:
+            return None, False
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value)), False
+        if isinstance(value, int | float):
+            return str(value), False
+        if isinstance(value, str) and value.strip():
+            return self.clean(value.strip())
+        return None, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +92,14 @@ class Normalised:
     skipped_values: int
     unmapped: frozenset[str]
     problem: str | None = None
+    truncated: tuple[str, ...] = ()  # the labels whose values were cut at max_label_length
 
 
 class FieldMapper:
     """Turns raw API records into Records using the default map plus an account's field_map."""
 
-    def __init__(self, extra: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(self, extra: Iterable[tuple[str, str]] = (), labels: Labels | None = None) -> None:
+        self.labels = labels or Labels()
         mapped = {api.lower(): key for api, key in extra}
         by_field = {api: key for key, fields in DEFAULT_FIELDS.items() for api in fields}
         by_field.update(mapped)
@@ -98,7 +123,7 @@ class FieldMapper:
         for name, value in raw.items():
             key = lower.get(name) if type(name) is str else None
             if key is None:
-                key = clean_label(str(name).lower())
+                key = self.labels.clean(str(name).lower())[0]
                 if type(name) is str and len(lower) < _NAME_CACHE_SIZE:
                     lower[name] = key
             fields[key] = value
@@ -106,11 +131,15 @@ class FieldMapper:
 
     def normalise(self, raw: Mapping[str, Any], per_send: bool) -> Normalised:
         fields = self._lowered(raw)
-        ar_id = _first(fields, ID_FIELDS, _identifier)
-        name = _first(fields, NAME_FIELDS, _identifier)
+        identifier = self.labels.identifier
+        truncated: list[str] = []
+        ar_id = _first(fields, ID_FIELDS, identifier, truncated, "autoresponder_id")
+        name = _first(fields, NAME_FIELDS, identifier, truncated, "autoresponder_name")
         if ar_id is None and name is None:
             return Normalised(None, 0, _NOTHING, "record has no autoresponderid or name")
-        send_id = _first(fields, SEND_ID_FIELDS, _identifier) if per_send else None
+        send_id = (
+            _first(fields, SEND_ID_FIELDS, identifier, truncated, "send_id") if per_send else None
+        )
         if per_send and send_id is None:
             return Normalised(None, 0, _NOTHING, "send record has no statid")
 
@@ -153,7 +182,8 @@ class FieldMapper:
             send_id=send_id,
             start_time=start_time,
         )
-        return Normalised(record, skipped, self._unmapped_set(other) if other else _NOTHING)
+        unmapped = self._unmapped_set(other) if other else _NOTHING
+        return Normalised(record, skipped, unmapped, truncated=tuple(truncated))
 
     def _shared_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         return self._keys.setdefault(keys, keys)
@@ -179,10 +209,18 @@ def _count(value: Any) -> float | None:
     return number if number is not None and number >= 0 else None
 
 
-def _first(fields: Mapping[str, Any], names: tuple[str, ...], convert: Any) -> str | None:
+def _first(
+    fields: Mapping[str, Any],
+    names: tuple[str, ...],
+    convert: Callable[[Any], tuple[str | None, bool]],
+    truncated: list[str],
+    label: str,
+) -> str | None:
     for name in names:
         if name in fields:
-            converted: str | None = convert(fields[name])
+            converted, cut = convert(fields[name])
             if converted is not None:
+                if cut:
+                    truncated.append(label)
                 return converted
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -37,7 +38,11 @@ class _Formatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         fields.update(getattr(record, "fields", {}))
-        if record.exc_info:
+        if record.exc_info and record.levelno <= logging.DEBUG:
+            # Debug lines name the error; tracebacks are for bugs (logged at error level).
+            error = record.exc_info[1]
+            fields["error"] = f"{type(error).__name__}: {error}" if error else "unknown"
+        elif record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         line = json.dumps(fields, default=str) if self.json_format else logfmt(fields)
         for secret in self.secrets:
@@ -46,16 +51,35 @@ class _Formatter(logging.Formatter):
 
 
 def logfmt(fields: dict[str, Any]) -> str:
-    return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+    return " ".join(f"{_logfmt_key(key)}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def _logfmt_key(key: Any) -> str:
+    return _KEY_UNSAFE.sub("_", str(key)) or "_"
+
+
+# Characters that could end a line, fake one or rewrite a terminal: C0 and C1 controls
+# (\r, ESC, U+0085, ...), DEL, the Unicode line and paragraph separators and the
+# bidirectional overrides. logfmt writes them as escapes; JSON escapes all non-ASCII.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
 
 
 def _logfmt_value(value: Any) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    if text and not any(c in text for c in ' ="\\\n\t') and text.isprintable():
+    if text and not any(c in text for c in ' ="\\') and not _UNSAFE.search(text):
         return text
-    escaped = (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    )
+    escaped = _UNSAFE.sub(_escape_char, text.replace("\\", "\\\\").replace('"', '\\"'))
     return f'"{escaped}"'
 
 

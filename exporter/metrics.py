@@ -23,20 +23,11 @@ from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.gzipjoin import Chunk, OpenGzip
+from exporter.reasons import POLL_ERROR_REASONS
 from exporter.snapshot import DEFAULT_FIELDS, Snapshot
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-POLL_ERROR_REASONS = (
-    "auth",
-    "api_failed",
-    "http",
-    "timeout",
-    "connection",
-    "rate_limited",
-    "invalid_response",
-    "pagination",
-)
 _CACHED = "cumulative Pinpointe figure as of the last successful poll"
 
 
@@ -129,6 +120,12 @@ HEALTH_FAMILIES = {
             "pinpointe_skipped_values",
             "gauge",
             "Values in the published snapshot that were not non-negative numbers and were skipped.",
+        ),
+        Family(
+            "pinpointe_truncated_label_values",
+            "gauge",
+            "Label values in the published snapshot cut at max_label_length (they end in "
+            "…[truncated]).",
         ),
         Family(
             "pinpointe_unmapped_field_info",
@@ -244,6 +241,7 @@ class HealthFacts:
     requests: Mapping[str, int] = field(default_factory=dict)
     records: Mapping[str, int] = field(default_factory=dict)
     skipped_values: Mapping[str, int] = field(default_factory=dict)
+    truncated_labels: Mapping[str, int] = field(default_factory=dict)
     unmapped_fields: frozenset[str] = frozenset()
 
 
@@ -271,6 +269,11 @@ def render_health(facts: HealthFacts) -> dict[str, Chunk]:
         add(
             "pinpointe_skipped_values",
             facts.skipped_values.get(grouping, 0),
+            f'grouping="{grouping}"',
+        )
+        add(
+            "pinpointe_truncated_label_values",
+            facts.truncated_labels.get(grouping, 0),
             f'grouping="{grouping}"',
         )
     for name in sorted(facts.unmapped_fields):

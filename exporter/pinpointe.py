@@ -5,12 +5,20 @@ One ``requests.Session`` per account. Transient failures (connection errors, 429
 ``Retry-After``; a ``Retry-After`` longer than RETRY_AFTER_INLINE_MAX ends the poll
 instead, so the poller can wait it out without holding a thread in ``sleep``.
 Every failure becomes a PollError whose ``reason`` is one of the contract's.
+
+What one answer may cost is bounded: every attempt by ``timeout`` (headers included,
+see deadline.py), every poll by ``poll_timeout``, every page's decoded bytes by
+``page_size`` x ``max_record_size`` (``max_page_size`` at most, and when page_size is 0)
+and its JSON objects and lists by the same bound / BYTES_PER_CONTAINER, so that parsing
+cannot cost much more than the bytes themselves.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,29 +28,38 @@ from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from exporter import __version__
-from exporter.config import AccountConfig, Selector
+from exporter.config import AccountConfig, Selector, format_duration
+from exporter.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, current, guarded
 from exporter.logs import REDACTED
 from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
+from exporter.reasons import Reason
+from exporter.sizes import format_size
+
+log = logging.getLogger("exporter.pinpointe")
 
 METHOD = "GetAutoresponderResults"
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
 RETRY_AFTER_INLINE_MAX = 10.0
+# A Retry-After is waited out for at most the larger of the poll interval and this.
+RETRY_AFTER_CAP = 3600.0
 MAX_PAGES = 10_000
-MAX_BODY_BYTES = 256 * 1024 * 1024
 CHECK_API_URL = "check api_url: it should be the apijson.php URL of the host you log in on"
 # Statuses that mean the URL is not an API that takes this POST at all.
 WRONG_URL_STATUSES = frozenset((404, 405, 501))
+# Room for the envelope (status, pagination) beside page_size x max_record_size.
+ENVELOPE_BYTES = 64 * 1024
+# A page may hold one JSON object or list per this many bytes of its bound: a parsed
+# container costs 60-200 bytes, so a page of "{}" cannot cost 30 times its size.
+BYTES_PER_CONTAINER = 64
 
 
 class PollError(Exception):
     """A failed poll. ``message`` says what happened and what to do; never holds the token."""
 
-    def __init__(self, reason: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: Reason, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -76,12 +93,11 @@ class _CountingRetry(Retry):
         return super().is_retry(method, status_code, has_retry_after)
 
     def get_retry_after(self, response: Any) -> float | None:
-        try:
-            seconds = super().get_retry_after(response)
-        except InvalidHeader:  # an unparseable Retry-After is ignored, not a failed poll
-            return None
+        # Parsed here rather than by urllib3, which caps it at its own 6 hours and raises on
+        # junk: an unparseable Retry-After is ignored, not a failed poll.
+        seconds = _parse_retry_after(response.headers.get("Retry-After"))
         if seconds is not None and seconds > RETRY_AFTER_INLINE_MAX:
-            raise _RetryAfterTooLong(seconds)
+            raise _RetryAfterTooLong(seconds, int(getattr(response, "status", 0) or 0))
         return seconds
 
     def increment(
@@ -96,14 +112,22 @@ class _CountingRetry(Retry):
         # Called for every failed attempt; responses were already counted by is_retry.
         if error is not None and self.on_attempt is not None:
             self.on_attempt("error")
+        guard = current()
+        if guard is not None and guard.fired is not None:
+            raise _DeadlineHit()  # no retry once a deadline has cut the attempt
         retry: _CountingRetry = super().increment(method, url, response, error, _pool, _stacktrace)
         return retry
 
 
 class _RetryAfterTooLong(Exception):
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, status: int) -> None:
         super().__init__(f"Retry-After {seconds:.0f}s")
         self.seconds = seconds
+        self.status = status
+
+
+class _DeadlineHit(Exception):
+    """An attempt was cut by its Guard; the Guard says which bound."""
 
 
 class PinpointeClient:
@@ -141,8 +165,9 @@ class PinpointeClient:
                 "User-Agent": f"pinpointe-exporter/{__version__}",
             }
         )
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session.mount("http://", GuardedAdapter(max_retries=retry))
+        self.session.mount("https://", GuardedAdapter(max_retries=retry))
+        self.poll_deadline: float | None = None
         # Given on every request: a session-level setting would lose to REQUESTS_CA_BUNDLE.
         self._verify: bool | str = True
         if account.tls_insecure_skip_verify:
@@ -152,6 +177,10 @@ class PinpointeClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def begin_poll(self) -> None:
+        """Start the ``poll_timeout`` clock: every request from now on belongs to one poll."""
+        self.poll_deadline = time.monotonic() + self.account.poll_timeout
 
     def request_body(self, grouping: str, selector: Selector | None, cursor: int) -> dict[str, Any]:
         details: dict[str, Any] = {"grouping": grouping}
@@ -187,8 +216,18 @@ class PinpointeClient:
         cursor = 0
         pages = 0
         while True:
-            page = self._request_page(self.request_body(grouping, selector, cursor))
+            where = f"page {pages + 1} of grouping {grouping}"
+            if self.poll_deadline is not None and time.monotonic() >= self.poll_deadline:
+                raise self._deadline_error(POLL_TIMEOUT, where)
+            page = self._request_page(self.request_body(grouping, selector, cursor), where)
             pages += 1
+            if page_size > 0 and len(page.records) > page_size:
+                raise PollError(
+                    Reason.INVALID_RESPONSE,
+                    f"{where} held {len(page.records)} records, more than the {page_size} "
+                    "asked for (pagination.limit = page_size): the server does not honour "
+                    "the limit; set page_size: 0 if it ignores pagination",
+                )
             sink(page.records)
             following = page.next_cursor
             if page_size == 0 or following == 0:
@@ -203,7 +242,7 @@ class PinpointeClient:
                 break
             if following <= cursor:
                 raise PollError(
-                    "pagination",
+                    Reason.PAGINATION,
                     f"pagination.next went from {cursor} to {following} for grouping {grouping}: "
                     "the server's pagination does not move forward",
                 )
@@ -218,56 +257,56 @@ class PinpointeClient:
                 return FetchResult(pages, tuple(warnings), complete=False)
             if pages >= self.max_pages:
                 raise PollError(
-                    "pagination",
+                    Reason.PAGINATION,
                     f"pagination did not end after {pages} pages for grouping {grouping}; "
                     "raise page_size if the account really holds that many records",
                 )
             cursor = following
         return FetchResult(pages, tuple(warnings))
 
-    def _request_page(self, body: dict[str, Any]) -> Page:
-        try:
-            response = self.session.post(
-                self.account.api_url,
-                data=json.dumps(body),
-                timeout=self.account.timeout,
-                stream=True,
-                verify=self._verify,
-                allow_redirects=False,
-            )
-        except _RetryAfterTooLong as exc:
-            raise self._rate_limited(exc.seconds) from None
-        except requests.exceptions.RequestException as exc:
-            if not _is_timeout(exc):
-                raise self._connection_failed(exc) from None
-            raise PollError(
-                "timeout",
-                f"no answer from {self.account.api_url} within {self.account.timeout:g}s; "
-                "check that the host is reachable or raise timeout",
-            ) from None
-        try:
-            return self._interpret(response)
-        finally:
-            response.close()
+    def _request_page(self, body: dict[str, Any], where: str) -> Page:
+        with guarded(self.account.timeout, self.poll_deadline) as guard:
+            try:
+                response = self.session.post(
+                    self.account.api_url,
+                    data=json.dumps(body),
+                    timeout=self.account.timeout,
+                    stream=True,
+                    verify=self._verify,
+                    allow_redirects=False,
+                )
+            except _RetryAfterTooLong as exc:
+                raise self._retry_later(exc.status, exc.seconds) from None
+            except (_DeadlineHit, requests.exceptions.RequestException) as exc:
+                if guard.fired is not None:
+                    raise self._deadline_error(guard.fired, where) from None
+                if isinstance(exc, requests.exceptions.RequestException) and not _is_timeout(exc):
+                    raise self._connection_failed(exc) from None
+                raise self._deadline_error("timeout", where) from None
+            try:
+                return self._interpret(response, guard, where)
+            finally:
+                response.close()
 
-    def _interpret(self, response: requests.Response) -> Page:
+    def _interpret(self, response: requests.Response, guard: Guard, where: str) -> Page:
         status = response.status_code
         if 300 <= status < 400:
             raise PollError(
-                "http",
+                Reason.HTTP,
                 f"{self.account.api_url} redirects (HTTP {status}) to "
                 f"{response.headers.get('Location', 'nowhere')}; set api_url to the final URL",
             )
-        raw = self._read_body(response)
+        raw = self._read_body(response, guard, where)
         if status == 429:
-            raise self._rate_limited(_parse_retry_after(response.headers.get("Retry-After")))
+            raise self._retry_later(429, _parse_retry_after(response.headers.get("Retry-After")))
+        self._check_containers(raw, where)
         body = _decode_json(raw)
         if status == 401:
             detail = error_message(body) if isinstance(body, dict) else ""
             raise self._auth_failed(detail)
         if status in WRONG_URL_STATUSES:
             raise PollError(
-                "http",
+                Reason.HTTP,
                 f"{self.account.api_url} answered HTTP {status} "
                 f"({response.reason or 'no reason'}); {CHECK_API_URL}",
             )
@@ -277,83 +316,127 @@ class PinpointeClient:
                 raise self._auth_failed(detail)
             if detail and status < 500:
                 raise PollError(
-                    "api_failed", f"Pinpointe answered HTTP {status}: {self._redact(detail)}"
+                    Reason.API_FAILED, f"Pinpointe answered HTTP {status}: {self._redact(detail)}"
                 )
             raise PollError(
-                "http",
+                Reason.HTTP,
                 f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'})",
-                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=self._capped(_parse_retry_after(response.headers.get("Retry-After"))),
             )
         if body is _INVALID:
             raise PollError(
-                "invalid_response",
+                Reason.INVALID_RESPONSE,
                 f"{self.account.api_url} answered HTTP 200 with a body that is not JSON "
                 f"({_describe_body(raw)}); {CHECK_API_URL}",
             )
         try:
             return parse_body(body)
         except ResponseError as exc:
-            if exc.reason == "auth":
+            if exc.reason == Reason.AUTH:
                 raise self._auth_failed(exc.message) from None
-            if exc.reason == "api_failed":
+            if exc.reason == Reason.API_FAILED:
                 raise PollError(
-                    "api_failed",
+                    Reason.API_FAILED,
                     f"Pinpointe refused the request: {self._redact(exc.message)}; check "
                     "request_type, the API being enabled for the account and the autoresponder "
                     "selection",
                 ) from None
-            hint = "" if exc.reason == "pagination" else f"; {CHECK_API_URL}"
+            hint = "" if exc.reason == Reason.PAGINATION else f"; {CHECK_API_URL}"
             raise PollError(exc.reason, self._redact(exc.message) + hint) from None
 
-    def _read_body(self, response: requests.Response) -> bytes:
-        """The whole body, within ``timeout`` of the headers even if it trickles in."""
-        deadline = time.monotonic() + self.account.timeout
-        chunks: list[bytes] = []
-        size = 0
+    def page_bound(self) -> tuple[int, str]:
+        """The most decoded bytes one page may take, and the settings that make it so."""
+        account = self.account
+        if account.page_size > 0:
+            relative = ENVELOPE_BYTES + account.page_size * account.max_record_size
+            if relative < account.max_page_size:
+                return relative, (
+                    f"page_size {account.page_size} x max_record_size "
+                    f"{format_size(account.max_record_size)}; raise max_record_size"
+                )
+        return account.max_page_size, (
+            f"max_page_size {format_size(account.max_page_size)}; raise max_page_size"
+        )
+
+    def _read_body(self, response: requests.Response, guard: Guard, where: str) -> bytes:
+        """The whole decoded body, within the page bound and the attempt's deadline."""
+        bound, settings = self.page_bound()
+        body = bytearray()
         try:
             while chunk := response.raw.read1(1 << 16, decode_content=True):
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
+                body += chunk
+                if len(body) > bound:
                     raise PollError(
-                        "invalid_response",
-                        f"the response is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB; "
-                        "lower page_size",
+                        Reason.INVALID_RESPONSE,
+                        f"{where} is larger than {format_size(bound)} (the bound from "
+                        f"{settings} if the records really are that large)",
                     )
-                if time.monotonic() > deadline:
-                    raise self._body_timeout()
-                chunks.append(chunk)
-        except urllib3.exceptions.ReadTimeoutError:
-            raise self._body_timeout() from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if guard.fired is not None:
+                raise self._deadline_error(guard.fired, where, body=True) from None
+            if _is_timeout(exc):
+                raise self._deadline_error("timeout", where, body=True) from None
             raise PollError(
-                "connection",
+                Reason.CONNECTION,
                 f"the connection to {self.account.api_url} broke while reading the response "
                 f"({_root_cause(exc)})",
             ) from None
-        return b"".join(chunks)
+        if guard.fired is not None:  # the socket was shut down between reads
+            raise self._deadline_error(guard.fired, where, body=True)
+        return bytes(body)
 
-    def _body_timeout(self) -> PollError:
+    def _check_containers(self, raw: bytes, where: str) -> None:
+        """Refuse, before parsing, a page of more JSON objects and lists than its bound allows.
+
+        Braces inside strings are counted too: that can only make the count larger.
+        """
+        bound, settings = self.page_bound()
+        most = bound // BYTES_PER_CONTAINER
+        if raw.count(b"{") + raw.count(b"[") > most:
+            raise PollError(
+                Reason.INVALID_RESPONSE,
+                f"{where} holds more than {most} JSON objects and lists, the most a page "
+                f"within {format_size(bound)} may hold (the bound from {settings} if the "
+                "records really are that many)",
+            )
+
+    def _deadline_error(self, bound: str, where: str, body: bool = False) -> PollError:
+        account = self.account
+        if bound == POLL_TIMEOUT:
+            return PollError(
+                Reason.TIMEOUT,
+                f"the poll of account {account.name} did not finish within poll_timeout "
+                f"({format_duration(account.poll_timeout)}); it stopped at {where}; raise "
+                "poll_timeout if the account really needs longer",
+            )
+        if body:
+            return PollError(
+                Reason.TIMEOUT,
+                f"{account.api_url} did not finish sending the response within "
+                f"{account.timeout:g}s (timeout, for {where}); raise timeout or check the server",
+            )
         return PollError(
-            "timeout",
-            f"{self.account.api_url} did not finish sending the response within "
-            f"{self.account.timeout:g}s; raise timeout or check the server",
+            Reason.TIMEOUT,
+            f"no answer from {account.api_url} within {account.timeout:g}s (timeout: the "
+            f"status line and headers for {where} did not arrive in time); check that the "
+            "host is reachable or raise timeout",
         )
 
     def _connection_failed(self, exc: requests.exceptions.RequestException) -> PollError:
         if isinstance(exc, requests.exceptions.SSLError) and _PLAIN_HTTP.search(_root_cause(exc)):
             return PollError(
-                "connection",
+                Reason.CONNECTION,
                 f"{self.account.api_url} answered in plain HTTP, not HTTPS: use an http:// "
                 "api_url if the server really serves plain HTTP, or check the host and port",
             )
         if isinstance(exc, requests.exceptions.SSLError):
             return PollError(
-                "connection",
+                Reason.CONNECTION,
                 f"TLS handshake with {self.account.api_url} failed ({_root_cause(exc)}); "
                 "check ca_file",
             )
         return PollError(
-            "connection",
+            Reason.CONNECTION,
             f"the connection to {self.account.api_url} failed ({_root_cause(exc)}); "
             "check api_url and the network",
         )
@@ -361,20 +444,47 @@ class PinpointeClient:
     def _auth_failed(self, detail: str) -> PollError:
         said = f" ({self._redact(detail)})" if detail else ""
         return PollError(
-            "auth",
+            Reason.AUTH,
             f"Pinpointe rejected the credentials for account {self.account.name}{said}: "
             "check username and usertoken, and that the API is enabled under "
             "Account Settings => API + Connectors",
         )
 
-    def _rate_limited(self, retry_after: float | None) -> PollError:
+    def _retry_later(self, status: int, retry_after: float | None) -> PollError:
+        """A 429 is rate limiting; any other status asking to come back later is ``http``."""
+        asked = retry_after
+        retry_after = self._capped(retry_after)
         wait = f"; waiting {retry_after:.0f}s as asked by Retry-After" if retry_after else ""
+        if asked != retry_after:
+            wait = f"; waiting {retry_after:.0f}s (Retry-After asked for {asked:.0f}s; capped)"
+        if status != 429:
+            return PollError(
+                Reason.HTTP,
+                f"Pinpointe answered HTTP {status}{wait}",
+                retry_after=retry_after,
+            )
         return PollError(
-            "rate_limited",
+            Reason.RATE_LIMITED,
             f"Pinpointe is rate limiting account {self.account.name}{wait}; "
             "consider a longer poll_interval",
             retry_after=retry_after,
         )
+
+    def _capped(self, retry_after: float | None) -> float | None:
+        cap = max(self.account.poll_interval, RETRY_AFTER_CAP)
+        if retry_after is None or retry_after <= cap:
+            return retry_after
+        log.warning(
+            "Retry-After capped: waiting the larger of poll_interval and 1h instead",
+            extra={
+                "fields": {
+                    "account": self.account.name,
+                    "retry_after_seconds": round(retry_after),
+                    "waiting_seconds": round(cap),
+                }
+            },
+        )
+        return cap
 
     def _redact(self, text: str) -> str:
         for form in self.account.usertoken.forms():
@@ -407,17 +517,34 @@ def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return float(value) if len(value) < 16 else 1e15  # longer than any cap
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 
 
-def _is_timeout(exc: requests.exceptions.RequestException) -> bool:
-    # requests reports a read timeout after retries, or during the body, as ConnectionError.
-    return isinstance(exc, requests.exceptions.Timeout) or "timed out" in _root_cause(exc)
+_TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """Whether a timeout caused ``exc``: requests reports a read timeout after retries, or
+    during the body, as a ConnectionError wrapping urllib3's ReadTimeoutError."""
+    seen: set[int] = set()
+    current_exc: BaseException | None = exc
+    while current_exc is not None and id(current_exc) not in seen:
+        if isinstance(current_exc, _TIMEOUTS):
+            return True
+        seen.add(id(current_exc))
+        reason = getattr(current_exc, "reason", None)
+        if isinstance(reason, BaseException):
+            current_exc = reason
+        elif current_exc.args and isinstance(current_exc.args[0], BaseException):
+            current_exc = current_exc.args[0]
+        else:
+            current_exc = current_exc.__cause__ or current_exc.__context__
+    return False
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from exporter.config import AccountConfig
 from exporter.diagnose import Diagnosis
 from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
+from exporter.reasons import Reason
 from exporter.snapshot import Snapshot
 from exporter.state import Publisher
 
@@ -56,6 +57,7 @@ class Published:
 
     records: Mapping[str, int]
     skipped_values: Mapping[str, int]
+    truncated_labels: Mapping[str, int]
     unmapped_fields: frozenset[str]
 
     @classmethod
@@ -63,6 +65,7 @@ class Published:
         return cls(
             records={g.grouping: len(g.records) for g in snapshot.groupings},
             skipped_values={g.grouping: g.skipped_values for g in snapshot.groupings},
+            truncated_labels={g.grouping: g.truncated_labels for g in snapshot.groupings},
             unmapped_fields=snapshot.unmapped_fields,
         )
 
@@ -184,7 +187,7 @@ class AccountPoller:
                     extra={"fields": {"account": self.account.name}},
                 )
                 return self._failed(
-                    PollError("invalid_response", f"internal error: {type(error).__name__}")
+                    PollError(Reason.INVALID_RESPONSE, f"internal error: {type(error).__name__}")
                 )
             self.last_duration = self.clock.monotonic() - started
             self._succeeded(snapshot, engagement)
@@ -276,6 +279,7 @@ class AccountPoller:
             requests=dict(self.requests),
             records=published.records if published else {},
             skipped_values=published.skipped_values if published else {},
+            truncated_labels=published.truncated_labels if published else {},
             unmapped_fields=published.unmapped_fields if published else frozenset(),
         )
 

@@ -57,6 +57,7 @@ class GroupingData:
     grouping: str
     records: tuple[Record, ...]
     skipped_values: int
+    truncated_labels: int = 0  # label values cut at max_label_length
 
 
 @dataclass(frozen=True)

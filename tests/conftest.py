@@ -206,6 +206,31 @@ class ExporterProcess:
         return int(self.process.returncode)
 
 
+@dataclass(frozen=True)
+class Usage:
+    peak_rss: int  # bytes, the process's high-water mark (VmHWM)
+    rss: int
+    threads: int
+    fds: int
+
+
+def process_usage(pid: int) -> Usage:
+    """What a process holds now, and the most memory it ever held, from /proc."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+
+    def kib(key: str) -> int:
+        return int(status[key].split()[0]) * 1024
+
+    return Usage(
+        peak_rss=kib("VmHWM"),
+        rss=kib("VmRSS"),
+        threads=int(status["Threads"]),
+        fds=len(os.listdir(f"/proc/{pid}/fd")),
+    )
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

@@ -305,10 +305,72 @@ def test_a_trickling_body_times_out_as_a_whole() -> None:
     error = _poll_odd_server(trickle)
     assert error.reason == "timeout"
     assert error.message.endswith(
-        "did not finish sending the response within 1s; raise timeout or check the server"
+        "did not finish sending the response within 1s (timeout, for page 1 of grouping "
+        "autoresponder); raise timeout or check the server"
     )
 
 
 def test_field_names_that_are_not_valid_utf8_are_cleaned(simulator: StartSimulator) -> None:
     sim = simulator(SimAccount(token=TOKEN, autoresponders=2, extra_fields={"\ud800x": 7}))
     assert collect(sim).unmapped_fields == frozenset({"?x", "htmlopens"})
+
+
+def _answer(status: int, headers: dict[str, str]) -> Callable[[BaseHTTPRequestHandler], None]:
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        body = b'{"status": "FAILED", "errormessage": "later"}'
+        handler.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "message"),
+    [
+        (
+            429,
+            "rate_limited",
+            "Pinpointe is rate limiting account acme; waiting 3600s (Retry-After asked for "
+            "1000000000s; capped); consider a longer poll_interval",
+        ),
+        (
+            503,
+            "http",
+            "Pinpointe answered HTTP 503; waiting 3600s (Retry-After asked for 1000000000s; "
+            "capped)",
+        ),
+    ],
+)
+def test_a_huge_retry_after_is_capped_and_only_429_is_rate_limiting(
+    status: int, reason: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = _poll_odd_server(_answer(status, {"Retry-After": "1000000000"}))
+    assert (error.reason, error.retry_after) == (reason, 3600.0)
+    assert error.message == message
+    capped = [r for r in caplog.records if r.getMessage().startswith("Retry-After capped")]
+    assert len(capped) == 1
+    assert capped[0].fields == {  # type: ignore[attr-defined]
+        "account": "acme",
+        "retry_after_seconds": 1_000_000_000,
+        "waiting_seconds": 3600,
+    }
+
+
+def test_trickled_headers_time_out_within_timeout() -> None:
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Slow: " + b"x" * 100:
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    error = _poll_odd_server(trickle)
+    assert error.reason == "timeout"
+    assert "within 1s (timeout: the status line and headers for page 1 of grouping " in (
+        error.message
+    )

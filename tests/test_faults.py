@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from exporter.fields import TRUNCATED
 from exporter.pinpointe import MAX_PAGES
 from exporter.poller import AccountPoller
 from exporter.simulator import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES, SimAccount, Simulator
@@ -28,6 +29,7 @@ from tests.conftest import (
     account_settings,
     labels,
     parse_samples,
+    process_usage,
     promtool_check,
     series,
     spawn_exporter,
@@ -38,6 +40,10 @@ TOKEN = "tok-faults-5d0c9e"
 FROZEN = 1_780_000_000.0
 AUTORESPONDERS = 25
 PAGE_SIZE = 10
+PAGE_TOO_LARGE = (
+    "page 2 of grouping autoresponder is larger than 224KiB (the bound from page_size 10 x "
+    "max_record_size 16KiB; raise max_record_size if the records really are that large)"
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,44 @@ FAILING = {
     "pagination_backwards": Failing(
         "pagination_backwards", "pagination", "pagination.next went from 10 to 9"
     ),
+    # Hostile answers (issue 13): each bounded, each keeping the previous data.
+    "gzip_bomb": Failing("gzip_bomb", "invalid_response", PAGE_TOO_LARGE),
+    "gzip_gzip_bomb": Failing("gzip_bomb", "invalid_response", PAGE_TOO_LARGE, (("layers", 2),)),
+    "object_bomb": Failing("object_bomb", "invalid_response", PAGE_TOO_LARGE),
+    "too_many_records": Failing(
+        "too_many_records",
+        "invalid_response",
+        "page 2 of grouping autoresponder held 15 records, more than the 10 asked for "
+        "(pagination.limit = page_size)",
+    ),
+    "trickle_headers": Failing(
+        "trickle_headers",
+        "timeout",
+        "within 2s (timeout: the status line and headers for page 2 of grouping autoresponder "
+        "did not arrive in time)",
+    ),
+    "endless_pages": Failing(
+        "pagination_endless",
+        "timeout",
+        "the poll of account endless_pages did not finish within poll_timeout (5s); it stopped "
+        "at page ",
+    ),
+    "all_invalid": Failing(
+        "all_invalid",
+        "invalid_response",
+        "a page served 10 records and none could be used (record has no autoresponderid or name)",
+    ),
+    "huge_next": Failing(
+        "huge_next",
+        "pagination",
+        'msg="pagination.next is a 5000-digit number, not a record offset" account=huge_next',
+    ),
+    "log_injection": Failing(
+        "log_injection",
+        "api_failed",
+        "Pinpointe refused the request: Statistics unavailable\\r\\nlevel=info msg=forged"
+        "\\x1b[31m red\\u2028sep\\u2029par\\x85nel\\x9bcsi\\x00nul\\x7fdel; check",
+    ),
 }
 
 # Faults the exporter copes with: account name -> (fault, params, account overrides).
@@ -118,7 +162,9 @@ COPING: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "bad_values": ("bad_values", {}, {}),
     "odd_names": ("odd_names", {}, {}),
     # one 10 MB page; polled rarely so it does not load the machine for the other tests
-    "big_response": ("big_response", {}, {"page_size": 100, "poll_interval": "1m"}),
+    "big_response": ("big_response", {}, {"page_size": 1000, "poll_interval": "1m"}),
+    "giant_labels": ("giant_labels", {"length": 100_000}, {}),
+    "token_in_name": ("token_in_name", {}, {}),
 }
 
 
@@ -181,7 +227,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     config = {
         "poll_interval": "1s",
         "timeout": "2s",
+        "poll_timeout": "5s",
         "stale_after": "10m",
+        "max_page_size": "16MiB",  # for big_response; the other accounts' bound is smaller
         "max_concurrency": len(accounts),
         "accounts": [{"page_size": PAGE_SIZE, **a} for a in accounts],
     }
@@ -302,7 +350,7 @@ def test_duplicate_records_are_kept_once_the_first(fleet: Fleet) -> None:
     served = {
         r["autoresponderid"]: float(r["sendsize"]) for r in fleet.coping.records("duplicates")
     }
-    # Records 10 and 20 came twice (again at the start of pages 2 and 3, with another
+    # Records 10 and 19 came twice (again at the start of pages 2 and 3, with another
     # sendsize): the first copy is the one published.
     assert recipients == served
     assert DUPLICATE_MARKER not in recipients.values()
@@ -372,6 +420,44 @@ def test_ten_megabyte_response(fleet: Fleet) -> None:
     assert fleet.coping.request_count("big_response") >= 1
 
 
+def test_giant_label_values_are_truncated_and_counted(fleet: Fleet) -> None:
+    samples = coping_samples(fleet, "giant_labels")
+    names = {
+        dict(k)["autoresponder_id"]: dict(k)["autoresponder_name"]
+        for k in series(samples, "pinpointe_autoresponder_opens")
+        if ("account", "giant_labels") in k
+    }
+    assert names["1"] == "G" * (1024 - len(TRUNCATED)) + TRUNCATED
+    assert len(names) == AUTORESPONDERS
+    truncated = ("pinpointe_truncated_label_values", labels(account="giant_labels"))
+    assert samples[(truncated[0], truncated[1] | {("grouping", "autoresponder")})] == 1
+    assert max(len(line) for line in fleet.exporter.get().text.splitlines()) < 2000
+    assert (
+        "grouping autoresponder: record '1': autoresponder_name longer than max_label_length "
+        "(1024 characters) truncated"
+    ) in fleet.exporter.logs()
+
+
+def test_a_usertoken_in_a_name_is_never_published(fleet: Fleet) -> None:
+    samples = coping_samples(fleet, "token_in_name")
+    names = [
+        dict(k)["autoresponder_name"]
+        for k in series(samples, "pinpointe_autoresponder_opens")
+        if ("account", "token_in_name") in k
+    ]
+    assert len(names) == AUTORESPONDERS
+    assert all(name.endswith(" for <redacted>") for name in names), names[:3]
+    assert TOKEN not in fleet.exporter.get().text
+
+
+def test_log_lines_stay_single_lines(fleet: Fleet) -> None:
+    wait_for(lambda: error_lines(fleet.exporter, "log_injection", "api_failed"))
+    logs = fleet.exporter.log_path.read_bytes().decode("utf-8")
+    for char in "\r\x1b\u2028\u2029\u0085\x9b\x00\x7f":
+        assert char not in logs, repr(char)
+    assert all(line.startswith("ts=") for line in logs.splitlines()), "a line was split"
+
+
 def test_the_exporter_survived_every_fault(fleet: Fleet) -> None:
     handle = fleet.exporter
     samples = handle.samples()
@@ -383,6 +469,12 @@ def test_the_exporter_survived_every_fault(fleet: Fleet) -> None:
         assert handle.get(path).status_code == 200
     assert promtool_check(handle.get().text).returncode == 0
     assert "Traceback" not in handle.logs()
+    # Resource bounds after every bomb, trickle and endless chain, many times over.
+    usage = process_usage(handle.process.pid)
+    accounts = len(FAILING) + len(COPING)
+    assert usage.peak_rss < 512 << 20, usage
+    assert usage.threads < 2 * accounts + 20, usage  # a poller and at most a timer each
+    assert usage.fds < accounts + 40, usage
 
 
 def test_endless_pagination_hits_the_page_cap_and_keeps_the_snapshot(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.fields import FieldMapper, parse_number
+from exporter.fields import TRUNCATED, FieldMapper, Labels, parse_number
 from exporter.parsing import Page, ResponseError, parse_body
 
 RECORD = {"autoresponderid": "7", "autorespondername": "Welcome", "sendsize": "3"}
@@ -196,3 +196,54 @@ def test_send_records_carry_send_id_and_start_time() -> None:
         1767225600.0,
         "",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("9" * 5000, "a 5000-digit number"),
+        (" " + "1" * 17 + " ", "a 17-digit number"),
+        (2**60, "a number too large to be an offset"),
+        ("²", "'²'"),
+        ("x" * 100, "'" + "x" * 36 + "..."),
+    ],
+)
+def test_odd_pagination_values_are_one_line_pagination_errors(value: Any, shown: str) -> None:
+    with pytest.raises(ResponseError) as raised:
+        parse_body({"status": "SUCCESS", "data": [], "pagination": {"next": value}})
+    assert raised.value.reason == "pagination"
+    assert raised.value.message == f"pagination.next is {shown}, not a record offset"
+
+
+def test_indexed_data_with_huge_digit_keys_sorts_by_value() -> None:
+    data = {"1" * 5000: OTHER, "2": RECORD, "0" + "9": RECORD}
+    assert list(parse_body({"status": "SUCCESS", "data": data}).records) == [
+        RECORD,
+        RECORD,
+        OTHER,
+    ]
+
+
+def test_a_huge_errormessage_is_cut() -> None:
+    with pytest.raises(ResponseError) as raised:
+        parse_body({"status": "FAILED", "errormessage": "e" * 50_000})
+    assert raised.value.message == "e" * 1000 + "... (50000 characters)"
+
+
+def test_label_values_are_bounded_and_never_hold_the_token() -> None:
+    token = "tok-label-8a3f9e"
+    mapper = FieldMapper(labels=Labels(limit=32, secrets=(token,)))
+    raw = {
+        "autoresponderid": "7" * 40,
+        "autorespondername": f"Welcome {token}",
+        "x" * 100: 5,
+    }
+    result = mapper.normalise(raw, per_send=False)
+    assert result.record is not None
+    assert result.record.autoresponder_id == "7" * (32 - len(TRUNCATED)) + TRUNCATED
+    assert result.record.autoresponder_name == "Welcome <redacted>"
+    assert result.truncated == ("autoresponder_id",)
+    assert result.unmapped == frozenset({"x" * (32 - len(TRUNCATED)) + TRUNCATED})
+    # a token cut in half by truncation is redacted first, so no part of it shows
+    cut = mapper.normalise({"id": "1", "name": "n" * 25 + token}, per_send=False).record
+    assert cut is not None and cut.autoresponder_name == "n" * 20 + TRUNCATED

@@ -126,7 +126,7 @@ MAX_PAGES = 6
 next_values = (
     st.none()
     | st.integers(min_value=-2, max_value=40)
-    | st.sampled_from(["5", " 10 ", "x", "", 2.5, 10.0, True, [], {}])
+    | st.sampled_from(["5", " 10 ", "x", "", 2.5, 10.0, True, [], {}, "9" * 5000, "²", 2**60])
 )
 scripts = st.lists(
     st.tuples(st.integers(min_value=0, max_value=PAGE_SIZE + 1), next_values),
@@ -136,21 +136,28 @@ scripts = st.lists(
 
 
 def expected_outcome(script: list[tuple[int, Any]]) -> tuple[str, int, int]:
-    """The stop rules, independently: ("ok" or "pagination", pages, records)."""
+    """The stop rules, independently: ("ok", "pagination" or "invalid_response", pages,
+    records)."""
     cursor = records = 0
     steps = [*script, (0, 0)]  # past the script the simulator answers 0 records, next 0
     for pages, (count, raw_next) in enumerate(steps, start=1):
+        # the body is parsed first (a bad next), then the page is checked (too many records)
+        ends = raw_next is None or raw_next == ""
+        if not ends:
+            if isinstance(raw_next, bool):
+                return "pagination", pages, records
+            if isinstance(raw_next, float) and raw_next.is_integer():
+                raw_next = int(raw_next)
+            digits = isinstance(raw_next, str) and raw_next.strip().isascii()
+            if digits and raw_next.strip().isdigit() and len(raw_next.strip()) <= 16:
+                raw_next = int(raw_next.strip())
+            if not isinstance(raw_next, int) or not 0 <= raw_next <= 2**53:
+                return "pagination", pages, records
+        if count > PAGE_SIZE:
+            return "invalid_response", pages, records  # more than limit asked for
         records += count
-        if raw_next is None or raw_next == "":
+        if ends:
             return "ok", pages, records
-        if isinstance(raw_next, bool):
-            return "pagination", pages, records
-        if isinstance(raw_next, float) and raw_next.is_integer():
-            raw_next = int(raw_next)
-        if isinstance(raw_next, str) and raw_next.strip().isdigit():
-            raw_next = int(raw_next.strip())
-        if not isinstance(raw_next, int) or raw_next < 0:
-            return "pagination", pages, records
         if raw_next == 0:
             return "ok", pages, records
         if raw_next <= cursor:

@@ -9,7 +9,14 @@ Run alone: ``python -m exporter.simulator --port 8080 --autoresponders 50``.
 """
 
 from exporter.simulator.data import EPOCH, SimAccount
-from exporter.simulator.faults import BAD_VALUES, DUPLICATE_MARKER, FAULTS, ODD_NAMES, FaultCall
+from exporter.simulator.faults import (
+    BAD_VALUES,
+    DUPLICATE_MARKER,
+    FAULTS,
+    INJECTED_MESSAGE,
+    ODD_NAMES,
+    FaultCall,
+)
 from exporter.simulator.server import RequestRecord, Simulator
 from exporter.simulator.wire import CREDENTIALS_FAILED
 
@@ -19,6 +26,7 @@ __all__ = [
     "DUPLICATE_MARKER",
     "EPOCH",
     "FAULTS",
+    "INJECTED_MESSAGE",
     "ODD_NAMES",
     "FaultCall",
     "RequestRecord",

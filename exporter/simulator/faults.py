@@ -6,6 +6,8 @@ gives it the raw request, the normal answer and the fault's parameters.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import socket
 import struct
@@ -250,7 +252,7 @@ def _fault_duplicates(call: FaultCall) -> None:
     a different sendsize (DUPLICATE_MARKER), as a server whose pages overlap would."""
     cursor, limit = call.cursor, call.limit
     if cursor > 0 and limit > 0:
-        call.request["details"]["pagination"] = {"next": cursor - 1, "limit": limit + 1}
+        call.request["details"]["pagination"] = {"next": cursor - 1, "limit": limit}
     status, body = call.answer()
     records = _records_in(body)
     if cursor > 0 and limit > 0 and records:
@@ -317,6 +319,143 @@ def _fault_big_response(call: FaultCall) -> None:
     call.send(status, body)
 
 
+# -- faults: hostile answers (README "Reliability and security") ----------------------
+_BOMB_BLOCK = b"{}," * (1 << 18)  # 768 KiB of empty records
+
+
+@functools.lru_cache(maxsize=8)
+def _gzip_bomb(size: int, layers: int) -> bytes:
+    """A SUCCESS body of ``size`` bytes of ``{}`` records, gzipped ``layers`` times.
+
+    Built from gzip members (one per block, all alike), which decoders join, so even a
+    gigabyte costs a few milliseconds and about a kilobyte per block to make."""
+    head, tail = b'{"status": "SUCCESS", "data": [', b"{}]}"
+    blocks = max(1, (size - len(head) - len(tail)) // len(_BOMB_BLOCK))
+    body = gzip.compress(head) + gzip.compress(_BOMB_BLOCK, 9) * blocks + gzip.compress(tail)
+    for _ in range(layers - 1):
+        body = gzip.compress(body, 9)
+    return body
+
+
+def _send_raw(call: FaultCall, head: bytes, block: bytes, size: int, tail: bytes) -> None:
+    """Stream a 200 body of ``head``, ``block`` repeated to ``size`` bytes, ``tail``."""
+    blocks = max(0, (size - len(head) - len(tail)) // len(block))
+    handler = call.handler
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(head) + blocks * len(block) + len(tail)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(head)
+        for _ in range(blocks):
+            if call.stopping():
+                break
+            handler.wfile.write(block)
+        handler.wfile.write(tail)
+    except OSError:  # the exporter stopped reading: what a bound is for
+        pass
+    handler.close_connection = True
+
+
+def _fault_gzip_bomb(call: FaultCall) -> None:
+    """``bytes`` of ``{}`` records (256 MiB) in a small gzip body; ``layers: 2`` sends
+    ``Content-Encoding: gzip, gzip`` (each layer multiplies)."""
+    layers = int(call.params.get("layers", 1))
+    body = _gzip_bomb(int(call.params.get("bytes", 256 << 20)), layers)
+    encoding = ", ".join(["gzip"] * layers)
+    try:
+        call.send(200, body, {"Content-Encoding": encoding})
+    except OSError:
+        call.handler.close_connection = True
+
+
+def _fault_object_bomb(call: FaultCall) -> None:
+    """``bytes`` (64 MiB) of uncompressed ``item`` values (``{}``): 20-30 times that once
+    parsed."""
+    item = str(call.params.get("item", "{}")).encode()
+    block = (item + b",") * ((1 << 18) // len(item))
+    head, tail = b'{"status": "SUCCESS", "data": [', item + b"]}"
+    _send_raw(call, head, block, int(call.params.get("bytes", 64 << 20)), tail)
+
+
+def _fault_too_many_records(call: FaultCall) -> None:
+    """A page with twice the records pagination.limit asked for."""
+    limit = call.limit
+    if limit:
+        call.request["details"]["pagination"]["limit"] = limit * 2
+    call.send(*call.answer())
+
+
+def _fault_trickle_headers(call: FaultCall) -> None:
+    """The normal answer's status line and headers, one byte every ``interval`` seconds
+    (0.25), then the body: a per-read timeout never fires."""
+    status, body = call.answer()
+    payload = json.dumps(body).encode()
+    head = (
+        f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+        f"X-Padding: {'x' * 200}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    interval = float(call.params.get("interval", 0.25))
+    handler = call.handler
+    handler.close_connection = True
+    try:
+        for byte in head:
+            if call.stopping():
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            _wait(call, interval)
+        handler.wfile.write(payload)
+    except OSError:
+        pass
+
+
+def _fault_giant_labels(call: FaultCall) -> None:
+    """The first page's first autorespondername is ``length`` characters long (1,000,000)."""
+    status, body = call.answer()
+    records = _records_in(body)
+    if records and call.cursor == 0:
+        records[0]["autorespondername"] = "G" * int(call.params.get("length", 1_000_000))
+    call.send(status, body)
+
+
+def _fault_token_in_name(call: FaultCall) -> None:
+    """Every record's name quotes the usertoken of the request."""
+    status, body = call.answer()
+    token = str(call.request.get("usertoken", ""))
+    for record in _records_in(body):
+        record["autorespondername"] = f"{record.get('autorespondername')} for {token}"
+    call.send(status, body)
+
+
+def _fault_all_invalid(call: FaultCall) -> None:
+    """Records without an autoresponderid or a name: not one of them can be used."""
+    status, body = call.answer()
+    for record in _records_in(body):
+        for field in ("autoresponderid", "autorespondername"):
+            record.pop(field, None)
+    call.send(status, body)
+
+
+def _fault_huge_next(call: FaultCall) -> None:
+    """pagination.next as a string of ``digits`` (5000) nines."""
+    status, body = call.answer()
+    holder = body.get("response", body)
+    holder["pagination"] = {"next": "9" * int(call.params.get("digits", 5000))}
+    call.send(status, body)
+
+
+# What log_injection puts in its errormessage: every way a line could be broken or faked.
+INJECTED_MESSAGE = (
+    "Statistics unavailable\r\nlevel=info msg=forged\x1b[31m red\u2028sep\u2029par"
+    "\u0085nel\x9bcsi\x00nul\x7fdel"
+)
+
+
+def _fault_log_injection(call: FaultCall) -> None:
+    call.send(200, failed(INJECTED_MESSAGE))
+
+
 # Fault name -> a function answering the request its own way. ``later_pages=True``
 # (any fault) answers the first page of every chain normally.
 Fault = Callable[[FaultCall], None]
@@ -348,6 +487,15 @@ FAULTS: dict[str, Fault] = {
     "bad_values": _fault_bad_values,
     "odd_names": _fault_odd_names,
     "big_response": _fault_big_response,
+    "gzip_bomb": _fault_gzip_bomb,
+    "object_bomb": _fault_object_bomb,
+    "too_many_records": _fault_too_many_records,
+    "trickle_headers": _fault_trickle_headers,
+    "giant_labels": _fault_giant_labels,
+    "token_in_name": _fault_token_in_name,
+    "all_invalid": _fault_all_invalid,
+    "huge_next": _fault_huge_next,
+    "log_injection": _fault_log_injection,
 }
 # Fault name -> its parameters and their defaults.
 FAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -358,4 +506,9 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "failed_200": {"message": "Autoresponder statistics unavailable"},
     "scripted": {"pages": []},
     "big_response": {"bytes": 10_000_000},
+    "gzip_bomb": {"bytes": 256 << 20, "layers": 1},
+    "object_bomb": {"bytes": 64 << 20, "item": "{}"},
+    "trickle_headers": {"interval": 0.25},
+    "giant_labels": {"length": 1_000_000},
+    "huge_next": {"digits": 5000},
 }
