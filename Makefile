@@ -2,8 +2,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The runtime dependencies at their floors (scripts/min-requirements), for test-min.
+MIN_VENV ?= .venv-min
 
-.PHONY: demo test lint system-deps bench manifests lock image clean
+.PHONY: demo test test-min lint system-deps bench manifests lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,22 @@ lint: $(VENV)/.test
 
 test: system-deps lint
 	$(BIN)/pytest
+	$(MAKE) test-min
+
+# The fault tests again, against the oldest versions pyproject.toml allows (installed once;
+# reinstalled when pyproject.toml changes): the floors carry protections the code relies on.
+$(MIN_VENV)/.installed: pyproject.toml scripts/min-requirements
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install --quiet $$($(PYTHON) scripts/min-requirements) pytest
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python scripts/min-requirements | sed 's/==/ /' | while read name version; do \
+		$(MIN_VENV)/bin/pip show $$name | grep -x "Version: $$version" >/dev/null \
+			|| { echo "$(MIN_VENV): $$name is not $$version"; exit 1; }; done
+	PYTHONPATH=$(CURDIR) $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_hostile.py tests/test_faults.py tests/test_client.py tests/test_politeness.py
 
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
 manifests: $(VENV)/.test
@@ -80,4 +98,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

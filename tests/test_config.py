@@ -293,3 +293,50 @@ def test_each_key_is_defined_once_and_the_readme_lists_them_all() -> None:
         assert parse(text) == defaults, key
         checked += 1
     assert checked >= 11  # every key with a default written as a value
+
+
+def test_the_bounds_on_a_hostile_server_default_and_can_be_raised() -> None:
+    account = parse(MINIMAL).accounts[0]
+    assert (account.poll_timeout, account.max_record_size, account.max_page_size) == (
+        300,
+        16 * 1024,
+        8 * 1024 * 1024,
+    )
+    assert account.max_label_length == 1024
+    # poll_timeout follows the account's poll interval, but is at least a minute
+    fast = parse("poll_interval: 10s\n" + MINIMAL + "    poll_interval: 12m\n")
+    assert [a.poll_timeout for a in parse("poll_interval: 10s\n" + MINIMAL).accounts] == [60]
+    assert fast.accounts[0].poll_timeout == 720
+    raised = parse(
+        "poll_timeout: 2m\nmax_record_size: 64KiB\nmax_page_size: 100000000\n"
+        "max_label_length: 4096\n" + MINIMAL
+    ).accounts[0]
+    assert (raised.poll_timeout, raised.max_record_size, raised.max_page_size) == (
+        120,
+        65536,
+        100_000_000,
+    )
+    assert raised.max_label_length == 4096
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "max_page_size: 8 megabytes\n",
+            "config.yaml: max_page_size: invalid size '8 megabytes': use bytes or a size like "
+            "16KiB, 8MiB or 1GiB",
+        ),
+        ("max_record_size: 0\n", "config.yaml: max_record_size: must be at least 1 byte"),
+        ("max_label_length: 3\n", "config.yaml: max_label_length: must be at least 16, got 3"),
+        ("poll_timeout: 0s\n", "config.yaml: poll_timeout: must be longer than 0s"),
+        (
+            "max_page_size: [1]\n",
+            "config.yaml: max_page_size: must be a size like 16KiB or 8MiB, got a list",
+        ),
+    ],
+)
+def test_bad_bounds_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse(text + MINIMAL)
+    assert str(raised.value) == message
