@@ -96,6 +96,7 @@ def test_health_lines_say_nothing_they_do_not_know() -> None:
         "pinpointe_poll_errors_total",
         "pinpointe_records",
         "pinpointe_skipped_values",
+        "pinpointe_truncated_label_values",
     }
     zeros = "".join(
         f'pinpointe_poll_errors_total{{account="acme",reason="{reason}"}} 0\n'
