@@ -5,9 +5,10 @@ and headers one byte at a time never hits it. Here every attempt (urllib3 makes 
 retry) arms a timer; when it fires, the attempt's socket is shut down, which ends any
 read in progress at once. The poll's own deadline (``poll_timeout``) caps every timer.
 
-The hooks are public urllib3 2.x API: ``HTTPConnectionPool.urlopen`` (called once per
-attempt, retries included), ``HTTPConnection.connect`` and ``request``, and a
-``PoolManager``'s ``pool_classes_by_scheme``.
+The hooks are urllib3 2.x API: ``HTTPConnectionPool.urlopen`` (called once per attempt,
+retries included), ``HTTPConnection.connect``, ``request`` and ``_new_conn`` (the raw
+socket, before TLS), and a ``PoolManager``'s ``pool_classes_by_scheme``; pyproject.toml
+keeps urllib3 below 3.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ class Guard:
                 return
         _shut(sock)
 
+    def expire(self, bound: str) -> None:
+        """The bound is hit before an attempt began (an inline wait would pass it)."""
+        with self._lock:
+            self.fired = bound
+
     def _fire(self, bound: str, attempt: int) -> None:
         with self._lock:
             if self._timer is None or attempt != self._attempt:
@@ -111,6 +117,14 @@ class _Watched:
     """Mixin for urllib3 connections: hand every socket to the current Guard."""
 
     sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        # The raw socket, before any TLS handshake on it: a trickled handshake is cut too.
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        guard = current()
+        if guard is not None:
+            guard.watch(sock)
+        return sock
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]

@@ -100,6 +100,19 @@ class _CountingRetry(Retry):
             raise _RetryAfterTooLong(seconds, int(getattr(response, "status", 0) or 0))
         return seconds
 
+    def sleep(self, response: Any = None) -> None:
+        # An inline wait (Retry-After or backoff) that would pass the poll's deadline ends
+        # the poll now rather than holding its slot past poll_timeout.
+        guard = current()
+        if guard is not None and guard.poll_deadline is not None:
+            wait = self.get_retry_after(response) if response is not None else None
+            if wait is None:
+                wait = self.get_backoff_time()
+            if time.monotonic() + wait >= guard.poll_deadline:
+                guard.expire(POLL_TIMEOUT)
+                raise _DeadlineHit()
+        super().sleep(response)
+
     def increment(
         self,
         method: str | None = None,

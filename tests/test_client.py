@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -255,7 +256,9 @@ class _OddServer:
         self.server.server_close()
 
 
-def _poll_odd_server(respond: Callable[[BaseHTTPRequestHandler], None]) -> PollError:
+def _poll_odd_server(
+    respond: Callable[[BaseHTTPRequestHandler], None], **overrides: Any
+) -> PollError:
     server = _OddServer(respond)
     account = AccountConfig(
         name="acme",
@@ -266,6 +269,7 @@ def _poll_odd_server(respond: Callable[[BaseHTTPRequestHandler], None]) -> PollE
         timeout=1,
         stale_after=600,
     )
+    account = replace(account, **overrides)
     client = PinpointeClient(account)
     try:
         with pytest.raises(PollError) as raised:
@@ -374,3 +378,19 @@ def test_trickled_headers_time_out_within_timeout() -> None:
     assert "within 1s (timeout: the status line and headers for page 1 of grouping " in (
         error.message
     )
+
+
+def test_an_inline_retry_wait_past_poll_timeout_ends_the_poll() -> None:
+    served: list[int] = []
+
+    def unavailable(handler: BaseHTTPRequestHandler) -> None:
+        served.append(1)
+        _answer(503, {"Retry-After": "8"})(handler)
+
+    error = _poll_odd_server(unavailable, timeout=5, poll_timeout=2)
+    # Without the poll deadline urllib3 would wait 8 s three times and then say "http".
+    assert error.reason == "timeout"
+    assert error.message.startswith(
+        "the poll of account acme did not finish within poll_timeout (2s)"
+    )
+    assert served == [1]
