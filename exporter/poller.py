@@ -230,6 +230,7 @@ class AccountPoller:
         self.errors[error.reason] += 1
         delay = backoff_delay(self.account.poll_interval, self.failures, error.retry_after)
         stale = self._is_stale()
+        withdrawn = stale and self.published is not None
         if stale:
             self.published = None
         self.last_failure = (self.clock.wall(), str(error.reason), error.message)
@@ -243,6 +244,8 @@ class AccountPoller:
             fields["next_attempt_in_seconds"] = round(delay, 1)
             fields["serving"] = "nothing" if self.published is None else "previous data"
         log.error(error.message, extra={"fields": fields})
+        if withdrawn:
+            self._log_withdrawn()
         return delay
 
     def _stale_deadline(self) -> float | None:
@@ -259,6 +262,9 @@ class AccountPoller:
     def _drop_stale(self) -> None:
         self.published = None
         self.store.update(self.account.name, render_health(self._facts()), {})
+        self._log_withdrawn()
+
+    def _log_withdrawn(self) -> None:
         log.warning(
             "no successful poll within stale_after: engagement series withdrawn until the next "
             "successful poll",

@@ -205,6 +205,12 @@ def test_a_failure_after_stale_after_withdraws_at_once(
     assert h.value("pinpointe_up") == 0
     failure = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert failure[0].fields["serving"] == "nothing"  # type: ignore[attr-defined]
+    # Withdrawn by the failed poll itself, not between polls: said once all the same.
+    withdrawn = [r.getMessage() for r in caplog.records if "withdrawn" in r.getMessage()]
+    assert withdrawn == [
+        "no successful poll within stale_after: engagement series withdrawn until the next "
+        "successful poll"
+    ]
 
 
 def test_recovery_publishes_and_restarts_the_backoff(harness: Callable[..., Harness]) -> None:
