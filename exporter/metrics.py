@@ -102,6 +102,11 @@ HEALTH_FAMILIES = {
             "Configured interval between polls of the account.",
         ),
         Family(
+            "pinpointe_poll_timeout_seconds",
+            "gauge",
+            "Configured poll_timeout of the account: the longest one whole poll may take.",
+        ),
+        Family(
             "pinpointe_poll_errors_total",
             "counter",
             "Failed polls of the account by reason.",
@@ -233,6 +238,7 @@ class HealthFacts:
     account: str
     poll_interval: float
     groupings: tuple[str, ...]
+    poll_timeout: float | None = None
     attempted: bool = False
     up: bool = False
     last_success: float | None = None
@@ -260,6 +266,8 @@ def render_health(facts: HealthFacts) -> dict[str, Chunk]:
     if facts.poll_duration is not None:
         add("pinpointe_poll_duration_seconds", facts.poll_duration)
     add("pinpointe_poll_interval_seconds", facts.poll_interval)
+    if facts.poll_timeout is not None:
+        add("pinpointe_poll_timeout_seconds", facts.poll_timeout)
     for reason in POLL_ERROR_REASONS:
         add("pinpointe_poll_errors_total", facts.errors.get(reason, 0), f'reason="{reason}"')
     for code in sorted(facts.requests):

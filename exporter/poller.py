@@ -276,6 +276,7 @@ class AccountPoller:
         return HealthFacts(
             account=self.account.name,
             poll_interval=self.account.poll_interval,
+            poll_timeout=self.account.poll_timeout,
             groupings=self.account.groupings,
             attempted=self.last_ok is not None,
             up=bool(self.last_ok),

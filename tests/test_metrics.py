@@ -90,9 +90,12 @@ def test_engagement_lines_per_family_with_escaped_labels() -> None:
 
 
 def test_health_lines_say_nothing_they_do_not_know() -> None:
-    fresh = render_health(HealthFacts(account="acme", poll_interval=60, groupings=("send",)))
+    fresh = render_health(
+        HealthFacts(account="acme", poll_interval=60, poll_timeout=90, groupings=("send",))
+    )
     assert set(fresh) == {
         "pinpointe_poll_interval_seconds",
+        "pinpointe_poll_timeout_seconds",
         "pinpointe_poll_errors_total",
         "pinpointe_records",
         "pinpointe_skipped_values",
@@ -103,6 +106,9 @@ def test_health_lines_say_nothing_they_do_not_know() -> None:
         for reason in POLL_ERROR_REASONS
     )
     assert fresh["pinpointe_poll_errors_total"].data.decode() == zeros
+    assert fresh["pinpointe_poll_timeout_seconds"].data == (
+        b'pinpointe_poll_timeout_seconds{account="acme"} 90\n'
+    )
     assert (
         fresh["pinpointe_records"].data == b'pinpointe_records{account="acme",grouping="send"} 0\n'
     )
