@@ -402,3 +402,4 @@ def test_max_connections_must_be_a_positive_number(value: str) -> None:
     result = run_exporter("--demo", f"--web.max-connections={value}")
     assert result.returncode == 2
     assert "--web.max-connections" in result.stderr
+    assert "unrecognized" not in result.stderr  # refused as a value, not as an unknown flag
