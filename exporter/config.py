@@ -151,14 +151,10 @@ def option(
     return field(default=default, repr=repr, metadata=metadata)
 
 
-def inherit(override: bool = False) -> Any:
-    """An account field holding the top-level setting of the same name."""
-    return field(metadata={"option": Option(inherit=True, override=override)})
-
-
-def _bound(default: Any) -> Any:
-    """An account field holding a top-level bound of the same name (or its default)."""
-    return field(default=default, metadata={"option": Option(inherit=True)})
+def inherit(default: Any = MISSING, override: bool = False) -> Any:
+    """An account field holding the top-level setting of the same name (``default``: its
+    value when an AccountConfig is made in code, taken from Settings so it is written once)."""
+    return field(default=default, metadata={"option": Option(inherit=True, override=override)})
 
 
 def _at_least(minimum: int) -> Read:
@@ -308,6 +304,19 @@ MIN_POLL_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
+class Settings:
+    poll_interval: float = option(_Reader.duration, 300.0)
+    timeout: float = option(_Reader.duration, 30.0)
+    stale_after: float = option(_Reader.duration, 900.0)
+    max_concurrency: int = option(_at_least(1), 4)
+    poll_timeout: float | None = option(_Reader.duration, None)  # None: see MIN_POLL_TIMEOUT
+    max_record_size: int = option(_Reader.size, 16 * 1024)
+    max_page_size: int = option(_Reader.size, 8 * 1024 * 1024)
+    max_label_length: int = option(_at_least(16), 1024)
+    accounts: tuple[AccountConfig, ...] = option()  # read by parse_config
+
+
+@dataclass(frozen=True, kw_only=True)
 class AccountConfig:
     name: str = option(_account_name)
     api_url: str = option(_api_url)
@@ -329,23 +338,10 @@ class AccountConfig:
     tls_insecure_skip_verify: bool = option(_Reader.boolean, False)
     # Bounds against a hostile or broken server (README "Reliability and security"),
     # the top-level keys of the same names.
-    poll_timeout: float = _bound(300.0)  # in a file: poll_timeout, else the poll interval
-    max_record_size: int = _bound(16 * 1024)
-    max_page_size: int = _bound(8 * 1024 * 1024)
-    max_label_length: int = _bound(1024)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    poll_interval: float = option(_Reader.duration, 300.0)
-    timeout: float = option(_Reader.duration, 30.0)
-    stale_after: float = option(_Reader.duration, 900.0)
-    max_concurrency: int = option(_at_least(1), 4)
-    poll_timeout: float | None = option(_Reader.duration, None)  # None: see MIN_POLL_TIMEOUT
-    max_record_size: int = option(_Reader.size, 16 * 1024)
-    max_page_size: int = option(_Reader.size, 8 * 1024 * 1024)
-    max_label_length: int = option(_at_least(16), 1024)
-    accounts: tuple[AccountConfig, ...] = option()  # read by parse_config
+    poll_timeout: float = inherit(max(Settings.poll_interval, MIN_POLL_TIMEOUT))  # see Settings
+    max_record_size: int = inherit(Settings.max_record_size)
+    max_page_size: int = inherit(Settings.max_page_size)
+    max_label_length: int = inherit(Settings.max_label_length)
 
 
 def _option(spec: Any) -> Option | None:
