@@ -22,143 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter import __version__
+from exporter.families import ALL_FAMILIES as ALL_FAMILIES  # re-exported
+from exporter.families import ENGAGEMENT, HEALTH_FAMILIES, SEND_START, Family
 from exporter.gzipjoin import Chunk, OpenGzip
 from exporter.reasons import POLL_ERROR_REASONS
-from exporter.snapshot import DEFAULT_FIELDS, Snapshot
+from exporter.snapshot import Snapshot
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-_CACHED = "cumulative Pinpointe figure as of the last successful poll"
-
-
-@dataclass(frozen=True)
-class Family:
-    name: str
-    kind: str
-    help: str
-
-    def header(self, openmetrics_format: bool) -> bytes:
-        name = self.name
-        if openmetrics_format and self.kind == "counter":
-            name = name.removesuffix("_total")
-        return f"# HELP {name} {self.help}\n# TYPE {name} {self.kind}\n".encode()
-
-
-# metric key -> (family suffix, extra label, what the value is)
-_ENGAGEMENT = {
-    "recipients": ("recipients", "", "Emails sent, one per recipient (falls if a send is deleted)"),
-    "opens": ("opens", "", "Email opens"),
-    "unique_opens": ("unique_opens", "", "Unique email opens"),
-    "clicks": ("clicks", "", "Link clicks"),
-    "unique_clicks": ("unique_clicks", "", "Unique link clicks"),
-    "forwards": ("forwards", "", "Email forwards"),
-    "unsubscribes": ("unsubscribes", "", "Unsubscribes"),
-    "bounces_soft": ("bounces", 'bounce_type="soft"', "Bounces by bounce_type"),
-    "bounces_hard": ("bounces", 'bounce_type="hard"', "Bounces by bounce_type"),
-    "bounces_unknown": ("bounces", 'bounce_type="unknown"', "Bounces by bounce_type"),
-    "complaints": ("complaints", "", "Spam complaints"),
-}
-
-
-def _engagement_families(prefix: str, scope: str) -> dict[str, Family]:
-    sources: dict[str, list[str]] = {}
-    for key, (suffix, _, _) in _ENGAGEMENT.items():
-        sources.setdefault(suffix, []).extend(DEFAULT_FIELDS[key])
-    families: dict[str, Family] = {}
-    for suffix, _, what in _ENGAGEMENT.values():
-        name = f"{prefix}{suffix}"
-        source = "/".join(sources[suffix])
-        help_text = f"{what}, per {scope} (Pinpointe {source}); {_CACHED}."
-        families.setdefault(name, Family(name, "gauge", help_text))
-    return families
-
-
-AUTORESPONDER_FAMILIES = _engagement_families("pinpointe_autoresponder_", "autoresponder")
-SEND_FAMILIES = _engagement_families("pinpointe_autoresponder_send_", "autoresponder send")
-SEND_START = Family(
-    "pinpointe_autoresponder_send_start_timestamp_seconds",
-    "gauge",
-    "Start of the autoresponder send (Pinpointe starttime), as of the last successful poll.",
-)
-HEALTH_FAMILIES = {
-    f.name: f
-    for f in (
-        Family(
-            "pinpointe_up",
-            "gauge",
-            "1 if the last poll of the account succeeded completely, else 0.",
-        ),
-        Family(
-            "pinpointe_last_success_timestamp_seconds",
-            "gauge",
-            "Unix time at the end of the last fully successful poll of the account.",
-        ),
-        Family(
-            "pinpointe_poll_duration_seconds", "gauge", "Wall time of the last poll of the account."
-        ),
-        Family(
-            "pinpointe_poll_interval_seconds",
-            "gauge",
-            "Configured interval between polls of the account.",
-        ),
-        Family(
-            "pinpointe_poll_timeout_seconds",
-            "gauge",
-            "Configured poll_timeout of the account: the longest one whole poll may take.",
-        ),
-        Family(
-            "pinpointe_poll_errors_total",
-            "counter",
-            "Failed polls of the account by reason.",
-        ),
-        Family(
-            "pinpointe_api_requests_total",
-            "counter",
-            "HTTP requests sent to Pinpointe by status code (error when no response came).",
-        ),
-        Family(
-            "pinpointe_records",
-            "gauge",
-            "Records in the published snapshot of the account, by grouping.",
-        ),
-        Family(
-            "pinpointe_skipped_values",
-            "gauge",
-            "Values in the published snapshot that were not non-negative numbers and were skipped.",
-        ),
-        Family(
-            "pinpointe_truncated_label_values",
-            "gauge",
-            "Label values in the published snapshot cut at max_label_length (they end in "
-            "…[truncated]).",
-        ),
-        Family(
-            "pinpointe_unmapped_field_info",
-            "gauge",
-            "Numeric API fields seen in the last successful poll but not mapped to a metric.",
-        ),
-        Family(
-            "pinpointe_exporter_build_info", "gauge", "Version of pinpointe-exporter; always 1."
-        ),
-        Family(
-            "pinpointe_exporter_config_last_reload_successful",
-            "gauge",
-            "1 if the last configuration reload (or the start) loaded the configuration, "
-            "0 if the last reload failed.",
-        ),
-        Family(
-            "pinpointe_exporter_config_last_reload_success_timestamp_seconds",
-            "gauge",
-            "Unix time of the last successful configuration load.",
-        ),
-    )
-}
-ALL_FAMILIES: tuple[Family, ...] = (
-    *AUTORESPONDER_FAMILIES.values(),
-    *SEND_FAMILIES.values(),
-    SEND_START,
-    *HEALTH_FAMILIES.values(),
-)
 
 Chunks = Mapping[str, Chunk]
 
@@ -193,7 +64,7 @@ def render_engagement(account: str, snapshot: Snapshot) -> dict[str, Chunk]:
         # metric key -> (family name, text before the labels, text between labels and value)
         shapes = {
             key: (prefix + suffix, f"{prefix}{suffix}{{", f",{extra}}} " if extra else "} ")
-            for key, (suffix, extra, _) in _ENGAGEMENT.items()
+            for key, (suffix, extra, _) in ENGAGEMENT.items()
         }
         records = group.records
         for first in range(0, len(records), _RENDER_BLOCK):
