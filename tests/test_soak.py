@@ -65,6 +65,16 @@ def background(work: Callable[[], None], stop: threading.Event) -> threading.Thr
     return thread
 
 
+def steady_threads(pid: int) -> int:
+    """The fewest threads over a second. Each poll attempt in flight has a short-lived
+    deadline timer thread, so a single reading may catch several; a leaked thread stays."""
+    counts = []
+    for _ in range(20):
+        counts.append(proc_stats(pid)[1])
+        time.sleep(0.05)
+    return min(counts)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_soak_with_random_faults(tmp_path: Path) -> None:
@@ -123,9 +133,11 @@ def test_soak_with_random_faults(tmp_path: Path) -> None:
     try:
         run_phase(WARM_UP)
         requests_before = sim.request_count()
-        rss_0, threads_0, fds_0 = proc_stats(pid)
+        rss_0, _, fds_0 = proc_stats(pid)
+        threads_0 = steady_threads(pid)
         run_phase(RUN)
-        rss_1, threads_1, fds_1 = proc_stats(pid)
+        rss_1, _, fds_1 = proc_stats(pid)
+        threads_1 = steady_threads(pid)
         polled = sim.request_count() - requests_before
         assert handle.process.poll() is None
         samples = parse_samples(handle.get().text)
@@ -142,7 +154,9 @@ def test_soak_with_random_faults(tmp_path: Path) -> None:
     print(summary)
     assert polls >= 2000, summary
     assert rss_1 - rss_0 < 10 * 2**20, summary
-    assert threads_1 <= threads_0 + 2, summary
+    # Slack for deadline timers of polls in flight (at most one per account), beyond
+    # what steady_threads filters out; a per-poll leak would add thousands.
+    assert threads_1 <= threads_0 + 2 + ACCOUNTS, summary
     assert fds_1 <= fds_0 + 2, summary
     errors = sum(v for (n, _), v in samples.items() if n == "pinpointe_poll_errors_total")
     assert errors >= 100, summary  # the faults did bite
