@@ -46,6 +46,7 @@ USERNAME = "demo"
 TOKEN = "demo-token"
 JOB = "pinpointe"
 SIMULATED_STEP = 6 * 3600.0
+JUMP_MARGIN_SECONDS = 3  # less than phase A's 13 s of T0 samples before the jump
 TIMEOUT = 45.0
 
 FIELDS = {
@@ -472,13 +473,14 @@ def test_end_to_end(stack: dict[str, Any]) -> None:
 
     # -- phase B: 6 simulated hours later, frozen again --------------------------------
     clock.now += SIMULATED_STEP
+    jumped = time.time()
     f1 = api_figures(sim)
     assert all(f1[i]["recipients"] >= f0[i]["recipients"] for i in ids)
     assert any(f1[i]["recipients"] > f0[i]["recipients"] for i in ids)
     eventually(lambda: holds(f1), "Prometheus to hold the T1 figures")
 
     check_recording_rules(prom, f0, f1)
-    check_dashboards(prom, sim, stack["exporter"], stack["started"])
+    check_dashboards(prom, sim, stack["exporter"], stack["started"], jumped)
     check_credentials_alert(sim, webhook)
 
 
@@ -537,7 +539,9 @@ def check_recording_rules(prom: Prometheus, f0: Figures, f1: Figures) -> None:
     eventually(ratios_24h, "the 24 h ratio rules to equal the simulator's growth ratios")
 
 
-def check_dashboards(prom: Prometheus, sim: Simulator, exp: Any, started: float) -> None:
+def check_dashboards(
+    prom: Prometheus, sim: Simulator, exp: Any, started: float, jumped: float
+) -> None:
     gen = load_generator()
     records = sim.records(USERNAME)
     names = {str(record["autoresponderid"]): record["autorespondername"] for record in records}
@@ -546,11 +550,18 @@ def check_dashboards(prom: Prometheus, sim: Simulator, exp: Any, started: float)
         "account": regex_value(ACCOUNT),
         "autoresponder": regex_value(first_id),
         "job": JOB,
-        "__range": "10s",
         "__rate_interval": "10s",
         "__interval": "1s",
     }
     all_values = {**values, "account": ".+", "autoresponder": ".+"}  # "All" (allValue)
+
+    def time_range(substitution: dict[str, str]) -> dict[str, str]:
+        """$__range is the dashboard's time range, here one that starts a little before
+        the T0 -> T1 jump (phase A holds 13 s of T0 samples), so the figures grew in it
+        however long the checks before this one took."""
+        reach = math.ceil(time.time() - jumped) + JUMP_MARGIN_SECONDS
+        return {**substitution, "__range": f"{reach}s"}
+
     # Panels on contract metrics this exporter may not serve yet: allowed to be empty
     # exactly while its /metrics lacks the metric.
     exposition = requests.get(f"http://127.0.0.1:{exp.port}/metrics", timeout=10).text
@@ -588,7 +599,7 @@ def check_dashboards(prom: Prometheus, sim: Simulator, exp: Any, started: float)
         for panel in gen.iter_panels(dash):
             for target in panel.get("targets", []):
                 for substitution in (values, all_values):
-                    expr = gen.substitute(target["expr"], substitution)
+                    expr = gen.substitute(target["expr"], time_range(substitution))
                     assert "$" not in expr, expr
                     if target["instant"]:
                         result = prom.query(expr)
