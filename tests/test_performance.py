@@ -27,12 +27,12 @@ def test_accounts_are_polled_concurrently_up_to_max_concurrency(
     simulator: StartSimulator, tmp_path: Path
 ) -> None:
     users = [f"user{i}" for i in range(8)]
-    sim = simulator(
-        *(SimAccount(username=u, token=TOKEN, autoresponders=20, latency=0.3) for u in users)
-    )
+    sim = simulator(*(SimAccount(username=u, token=TOKEN, autoresponders=20) for u in users))
     for concurrency in (4, 8):
         sim.reset_counts()
         sim.peak_in_flight(reset=True)
+        # 16 pages in all: held in batches of `concurrency`, released when a batch is full
+        sim.hold_pages_until_in_flight(concurrency)
         config = {
             "max_concurrency": concurrency,
             "accounts": [

@@ -38,6 +38,10 @@ class Simulator:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._in_flight_changed = threading.Condition(self._lock)
+        self._hold_until = 0
+        self._hold_timeout = 0.0
+        self._hold_generation = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -228,6 +232,31 @@ class Simulator:
                 self._peak_in_flight = self._in_flight
             return peak
 
+    def hold_pages_until_in_flight(self, count: int, timeout: float = 5.0) -> None:
+        """Hold every page answer until ``count`` are being generated at once (or for
+        ``timeout`` seconds), so a client's concurrency shows as its peak however loaded
+        the machine is; 0 stops holding."""
+        with self._lock:
+            self._hold_until = count
+            self._hold_timeout = timeout
+            self._hold_generation += 1
+            self._in_flight_changed.notify_all()
+
+    def _enter_page(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            if not self._hold_until:
+                return
+            arrived = self._hold_generation
+            if self._in_flight >= self._hold_until:
+                self._hold_generation += 1
+                self._in_flight_changed.notify_all()
+                return
+            self._in_flight_changed.wait_for(
+                lambda: self._hold_generation != arrived, self._hold_timeout
+            )
+
     def _page(
         self,
         account: SimAccount,
@@ -235,9 +264,7 @@ class Simulator:
         grouping: str,
         pagination: Any,
     ) -> dict[str, Any]:
-        with self._lock:
-            self._in_flight += 1
-            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        self._enter_page()
         try:
             if account.latency > 0:
                 time.sleep(account.latency)
