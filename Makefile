@@ -44,8 +44,13 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Most tests wait on real processes and sockets, so 4 workers fit 2 cores. A module's tests
+# run on one worker, in order (--dist loadscope): they share module fixtures.
+PYTEST_WORKERS ?= 4
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 test: system-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 	$(MAKE) test-min
 
 # The fault tests again, against the oldest versions pyproject.toml allows (installed once;
@@ -53,14 +58,14 @@ test: system-deps lint
 $(MIN_VENV)/.installed: pyproject.toml scripts/min-requirements
 	rm -rf $(MIN_VENV)
 	$(PYTHON) -m venv $(MIN_VENV)
-	$(MIN_VENV)/bin/pip install --quiet $$($(PYTHON) scripts/min-requirements) pytest
+	$(MIN_VENV)/bin/pip install --quiet $$($(PYTHON) scripts/min-requirements) pytest pytest-xdist
 	touch $@
 
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/python scripts/min-requirements | sed 's/==/ /' | while read name version; do \
 		$(MIN_VENV)/bin/pip show $$name | grep -x "Version: $$version" >/dev/null \
 			|| { echo "$(MIN_VENV): $$name is not $$version"; exit 1; }; done
-	PYTHONPATH=$(CURDIR) $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	PYTHONPATH=$(CURDIR) $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) \
 		tests/test_hostile.py tests/test_faults.py tests/test_client.py tests/test_politeness.py
 
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.

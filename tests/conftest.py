@@ -24,6 +24,27 @@ from exporter.config import AccountConfig, Secret
 from exporter.simulator import SimAccount, Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
+# `make test` runs a module's tests on one xdist worker (--dist loadscope), module after
+# module; these take longest, so they start first instead of ending the run alone.
+SLOWEST_MODULES = (
+    "test_soak.py",
+    "test_e2e_alerting.py",
+    "test_rules.py",
+    "test_token_hygiene.py",
+    "test_server.py",
+    "test_exporter.py",
+    "test_politeness.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def slowest_first(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_MODULES.index(name) if name in SLOWEST_MODULES else len(SLOWEST_MODULES)
+
+    items.sort(key=slowest_first)
+
+
 Labels = frozenset[tuple[str, str]]
 
 
