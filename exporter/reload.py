@@ -19,9 +19,9 @@ from pathlib import Path
 
 from exporter import logs
 from exporter.config import AccountConfig, ConfigError, Settings
+from exporter.handler import Reply, Route
 from exporter.metrics import Chunks, render_reload
 from exporter.poller import AccountPoller
-from exporter.server import Reply, Route
 from exporter.state import Store
 
 log = logging.getLogger("exporter.reload")

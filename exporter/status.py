@@ -22,9 +22,9 @@ import yaml
 
 from exporter import __version__
 from exporter.config import AccountConfig, FileSecret, Settings, format_duration
+from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
 from exporter.poller import AccountPoller
-from exporter.server import Reply, Route
 from exporter.statuspage import render_html as render_html  # re-exported
 
 HTML_TYPE = "text/html; charset=utf-8"

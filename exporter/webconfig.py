@@ -107,9 +107,6 @@ class WebConfig:
     def verify(self, user: str, password: bytes) -> bool:
         return self.policy.passwords.verify(user, password)
 
-    def peer_allowed(self, connection: ssl.SSLSocket) -> bool:
-        return self.policy.peer_allowed(connection)
-
     # -- reloading ----------------------------------------------------------------
     def refresh(self) -> None:
         """Read the web config again if it, or a file it names, changed since last time."""

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import __version__
 from exporter.fields import FieldMapper
 from exporter.gzipjoin import Chunk
+from exporter.handler import accepts
 from exporter.metrics import (
     POLL_ERROR_REASONS,
     Exposition,
@@ -22,7 +23,6 @@ from exporter.metrics import (
     render_engagement,
     render_health,
 )
-from exporter.server import accepts
 from exporter.snapshot import GroupingData, Record, Snapshot
 
 ODD_NAME = 'We"l\\c\nome'
@@ -273,5 +273,5 @@ def test_a_gzip_body_is_finished_once_per_runtime_rendering() -> None:
     ],
 )
 def test_negotiation(header: str | None, wanted: str, accepted: bool) -> None:
-    """server.accepts picks the format (Accept) and the encoding (Accept-Encoding)."""
+    """handler.accepts picks the format (Accept) and the encoding (Accept-Encoding)."""
     assert accepts(header, wanted) is accepted

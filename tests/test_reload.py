@@ -15,8 +15,9 @@ import pytest
 import requests
 import yaml
 
+from exporter.handler import Reply, Route
 from exporter.reload import Fleet, Slots
-from exporter.server import ExporterServer, Reply, Route
+from exporter.server import ExporterServer
 from exporter.simulator import SimAccount, Simulator
 from exporter.state import Store
 from exporter.webconfig import parse_web_config
