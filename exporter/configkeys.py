@@ -136,6 +136,15 @@ def allowed_keys(cls: type) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def key_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a settings class that are YAML keys of it (not only inherited)."""
+    return tuple(
+        spec.name
+        for spec in fields(cls)
+        if (found := _option(spec)) is not None and found.keys(spec.name)
+    )
+
+
 def read_fields(
     reader: ConfigReader,
     cls: type,

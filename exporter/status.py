@@ -21,7 +21,15 @@ from typing import Any
 import yaml
 
 from exporter import __version__
-from exporter.config import AccountConfig, FileSecret, Settings, format_duration
+from exporter.config import (
+    AccountConfig,
+    FileSecret,
+    Secret,
+    Selector,
+    Settings,
+    format_duration,
+)
+from exporter.configkeys import key_fields
 from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
 from exporter.poller import AccountPoller
@@ -214,42 +222,42 @@ def render_json(facts: Facts) -> str:
 
 # -- the configuration in force ------------------------------------------------------
 def render_config(settings: Settings) -> str:
-    """The running configuration as YAML, every secret redacted."""
-    document = {
-        "poll_interval": format_duration(settings.poll_interval),
-        "timeout": format_duration(settings.timeout),
-        "stale_after": format_duration(settings.stale_after),
-        "max_concurrency": settings.max_concurrency,
-        "accounts": [_account_config(a) for a in settings.accounts],
-    }
+    """The running configuration as YAML, every key with the value in force (a key that
+    is unset and has no default, such as poll_timeout, is left out); secrets redacted."""
     return "# The configuration in force; secrets are redacted.\n" + yaml.safe_dump(
-        document, sort_keys=False, allow_unicode=True
+        _config_document(settings), sort_keys=False, allow_unicode=True
     )
 
 
-def _account_config(account: AccountConfig) -> dict[str, Any]:
-    token: dict[str, Any] = (
-        {"usertoken_file": str(account.usertoken.path)}
-        if isinstance(account.usertoken, FileSecret)
-        else {"usertoken": REDACTED}
-    )
-    return {
-        "name": account.name,
-        "api_url": account.api_url,
-        "username": account.username,
-        **token,
-        "request_type": account.request_type,
-        "groupings": list(account.groupings),
-        "page_size": account.page_size,
-        "autoresponders": [
-            {"id": s.id} if s.id is not None else {"name": s.name} for s in account.autoresponders
-        ],
-        "max_sends_per_autoresponder": account.max_sends_per_autoresponder,
-        "field_map": dict(account.field_map),
-        "poll_interval": format_duration(account.poll_interval),
-        **({"ca_file": account.ca_file} if account.ca_file else {}),
-        "tls_insecure_skip_verify": account.tls_insecure_skip_verify,
-    }
+def _config_document(settings: Settings | AccountConfig) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for name in key_fields(type(settings)):
+        value = getattr(settings, name)
+        if isinstance(value, Secret):
+            document.update(_token(value))
+        elif name == "field_map":
+            document[name] = dict(value)
+        elif value is not None:
+            document[name] = _yaml_value(value)
+    return document
+
+
+def _yaml_value(value: Any) -> Any:
+    if isinstance(value, float):  # every float setting is a duration
+        return format_duration(value)
+    if isinstance(value, Selector):
+        return {"id": value.id} if value.id is not None else {"name": value.name}
+    if isinstance(value, AccountConfig):
+        return _config_document(value)
+    if isinstance(value, tuple):
+        return [_yaml_value(item) for item in value]
+    return value
+
+
+def _token(token: Secret) -> dict[str, str]:
+    if isinstance(token, FileSecret):
+        return {"usertoken_file": str(token.path)}
+    return {"usertoken": REDACTED}
 
 
 def troubleshooting_text() -> str:

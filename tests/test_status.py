@@ -9,10 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+import yaml
 
-from exporter.config import Settings
+from exporter.config import AccountConfig, Settings, parse_config
+from exporter.configkeys import allowed_keys
 from exporter.simulator import SimAccount, Simulator
-from exporter.status import AccountStatus, Facts, Failure, StatusViews, render_html
+from exporter.status import (
+    AccountStatus,
+    Facts,
+    Failure,
+    StatusViews,
+    render_config,
+    render_html,
+)
 from tests.conftest import ExporterProcess, account_config, require_tool, wait_for
 
 StartSimulator = Callable[..., Simulator]
@@ -178,3 +187,43 @@ def test_status_page_in_a_real_browser(
     assert "usertoken: <redacted>" in config_text and "tok-" not in config_text
     assert "tok-" not in handle.logs()
     assert requests.post(handle.url + "/", timeout=10).status_code == 405
+
+
+def test_the_config_page_is_the_configuration_in_force() -> None:
+    """/config lists every key the running configuration set, and reads back as the same
+    configuration once the redacted token is put back."""
+    text = """
+poll_interval: 1m30s
+timeout: 10s
+stale_after: 1h
+max_concurrency: 2
+poll_timeout: 4m
+max_record_size: 8KiB
+max_page_size: 2MiB
+max_label_length: 200
+accounts:
+  - name: acme
+    api_url: https://127.0.0.1:8080/apijson.php
+    username: u
+    usertoken: tok-config-page-7d1
+    request_type: Autoresponders
+    groupings: [send, autoresponder]
+    page_size: 0
+    autoresponders: [{id: 12}, {name: "Welcome series"}]
+    max_sends_per_autoresponder: 3
+    field_map: {SpamCount: complaints}
+    poll_interval: 10m
+    ca_file: /etc/ssl/certs/ca-certificates.crt
+    tls_insecure_skip_verify: true
+"""
+    settings = parse_config(text, "config.yaml", {})
+    shown = render_config(settings)
+    assert "tok-config-page-7d1" not in shown
+    document = yaml.safe_load(shown)
+    assert list(document) == list(allowed_keys(Settings))
+    assert list(document["accounts"][0]) == [
+        key for key in allowed_keys(AccountConfig) if key != "usertoken_file"
+    ]
+    assert document["max_record_size"] == 8192 and document["poll_timeout"] == "4m"
+    restored = shown.replace("usertoken: <redacted>", "usertoken: tok-config-page-7d1")
+    assert parse_config(restored, "config.yaml", {}) == settings
