@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -22,6 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import AccountConfig, Secret
 from exporter.simulator import SimAccount, Simulator
+
+if TYPE_CHECKING:
+    import trustme  # a test extra, not in .venv-min
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs a module's tests on one xdist worker (--dist loadscope), module after
@@ -52,6 +55,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def write_server_cert(cert: trustme.LeafCert, directory: Path, stem: str) -> None:
+    """A server certificate chain and its key, as a web config names them: <stem>.crt and
+    <stem>.key."""
+    cert.cert_chain_pems[0].write_to_path(str(directory / f"{stem}.crt"))
+    cert.private_key_pem.write_to_path(str(directory / f"{stem}.key"))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

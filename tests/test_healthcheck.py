@@ -19,7 +19,7 @@ import pytest
 import trustme
 import yaml
 
-from tests.conftest import ROOT, ExporterProcess, free_port, spawn_exporter
+from tests.conftest import ROOT, ExporterProcess, free_port, spawn_exporter, write_server_cert
 
 PASSWORD = "healthcheck horse battery staple"
 
@@ -43,11 +43,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     # A CA-signed server certificate, not a self-signed one: the probe must trust the
     # configured leaf on its own.
     server = trustme.CA().issue_cert("pinpointe-exporter.monitoring.svc")
-    server.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    server.private_key_pem.write_to_path(str(directory / "server.key"))
+    write_server_cert(server, directory, "server")
     impostor = trustme.CA().issue_cert("pinpointe-exporter.monitoring.svc")
-    impostor.cert_chain_pems[0].write_to_path(str(directory / "impostor.crt"))
-    impostor.private_key_pem.write_to_path(str(directory / "impostor.key"))
+    write_server_cert(impostor, directory, "impostor")
     clients = trustme.CA()
     clients.cert_pem.write_to_path(str(directory / "clients-ca.pem"))
     clients.issue_cert("healthcheck").private_key_and_cert_chain_pem.write_to_path(

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from exporter.simulator import SimAccount, Simulator
-from tests.conftest import ExporterProcess, labels, process_usage, spawn_exporter, wait_for
+from tests.conftest import (
+    ExporterProcess,
+    account_config,
+    labels,
+    process_usage,
+    spawn_exporter,
+    wait_for,
+)
 
 TOKEN = "tok-hostile-8e21b"
 PEAK_RSS_BOUND = 512 << 20  # issue 13: with default settings, no answer exceeds this
@@ -75,13 +82,9 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attacked]:
         "poll_timeout": "3s",
         "max_concurrency": 1,
         "accounts": [
-            {
-                "name": n,
-                "api_url": sim.url,
-                "username": n,
-                "usertoken": TOKEN,
-                **(ATTACKS[n][2] if n in ATTACKS else {}),
-            }
+            account_config(
+                sim, name=n, username=n, token=TOKEN, **(ATTACKS[n][2] if n in ATTACKS else {})
+            )
             for n in names
         ],
     }

@@ -21,6 +21,7 @@ from tests.conftest import (
     spawn_exporter,
     status_of,
     wait_for,
+    write_server_cert,
 )
 
 StartExporter = Callable[..., ExporterProcess]
@@ -140,8 +141,7 @@ def test_stalled_tls_handshakes_do_not_block_https_scrapes(tmp_path: Path) -> No
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1")
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    write_server_cert(server, tmp_path, "server")
     web = tmp_path / "web.yml"
     web.write_text(
         yaml.safe_dump({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key"}})

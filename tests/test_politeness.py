@@ -16,7 +16,7 @@ import pytest
 
 from exporter.poller import backoff_delay
 from exporter.simulator import RequestRecord, SimAccount, Simulator
-from tests.conftest import ExporterProcess, labels, spawn_exporter, wait_for
+from tests.conftest import ExporterProcess, account_config, labels, spawn_exporter, wait_for
 
 TOKEN = "tok-polite-2b7e"
 INLINE_RETRY_AFTER = 2  # waited inside the poll (at most RETRY_AFTER_INLINE_MAX)
@@ -46,13 +46,13 @@ def polite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Polite]:
         "stale_after": "5m",
         "max_concurrency": 4,
         "accounts": [
-            {
-                "name": n,
-                "api_url": sim.url,
-                "username": n,
-                "usertoken": TOKEN,
+            account_config(
+                sim,
+                name=n,
+                username=n,
+                token=TOKEN,
                 **({"poll_interval": interval[n]} if n in interval else {}),
-            }
+            )
             for n in names
         ],
     }

@@ -28,7 +28,14 @@ import yaml
 
 from exporter import webconfig
 from exporter.webconfig import WebConfig, WebConfigError, parse_web_config
-from tests.conftest import ExporterProcess, parse_samples, run_exporter, spawn_exporter, wait_for
+from tests.conftest import (
+    ExporterProcess,
+    parse_samples,
+    run_exporter,
+    spawn_exporter,
+    wait_for,
+    write_server_cert,
+)
 
 PASSWORD = "correct horse battery staple"
 COST = 4  # the lowest bcrypt cost keeps the tests fast; production hashes use 10+
@@ -53,8 +60,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    server.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    server.private_key_pem.write_to_path(str(directory / "server.key"))
+    write_server_cert(server, directory, "server")
     client_ca = trustme.CA()
     client_ca.cert_pem.write_to_path(str(directory / "clients-ca.pem"))
     client_ca.issue_cert("prometheus.example.com").private_key_and_cert_chain_pem.write_to_path(
@@ -402,8 +408,7 @@ def test_the_readme_example_web_config_is_valid(tmp_path: Path) -> None:
     example = readme.split("```yaml\n# web-config.yml\n", 1)[1].split("```", 1)[0]
     server_ca, client_ca = trustme.CA(), trustme.CA()
     server = server_ca.issue_cert("pinpointe-exporter")
-    server.cert_chain_pems[0].write_to_path(str(tmp_path / "exporter.crt"))
-    server.private_key_pem.write_to_path(str(tmp_path / "exporter.key"))
+    write_server_cert(server, tmp_path, "exporter")
     client_ca.cert_pem.write_to_path(str(tmp_path / "prometheus-ca.crt"))
     path = tmp_path / "web-config.yml"
     path.write_text(example)
