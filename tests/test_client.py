@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from exporter.collect import AccountFetcher
-from exporter.config import AccountConfig, Secret, Selector
+from exporter.config import AccountConfig, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import account_settings
+from tests.oddserver import poll_odd_server
 
 StartSimulator = Callable[..., Simulator]
 TOKEN = "tok-3f9a1c77e2"
@@ -232,54 +231,6 @@ class TestPaginationStopRules:
         assert sim.request_count("demo") == 20
 
 
-class _OddServer:
-    """A one-purpose HTTP server on 127.0.0.1 for answers the simulator does not give."""
-
-    def __init__(self, respond: Callable[[BaseHTTPRequestHandler], None]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                respond(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/apijson.php"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _poll_odd_server(
-    respond: Callable[[BaseHTTPRequestHandler], None], **overrides: Any
-) -> PollError:
-    server = _OddServer(respond)
-    account = AccountConfig(
-        name="acme",
-        api_url=server.url,
-        username="demo",
-        usertoken=Secret(TOKEN),
-        poll_interval=60,
-        timeout=1,
-        stale_after=600,
-    )
-    account = replace(account, **overrides)
-    client = PinpointeClient(account)
-    try:
-        with pytest.raises(PollError) as raised:
-            AccountFetcher(account, client).fetch_snapshot()
-        return raised.value
-    finally:
-        client.close()
-        server.close()
-
-
 def test_redirects_are_not_followed_with_the_token() -> None:
     def redirect(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(308)
@@ -287,7 +238,7 @@ def test_redirects_are_not_followed_with_the_token() -> None:
         handler.send_header("Content-Length", "0")
         handler.end_headers()
 
-    error = _poll_odd_server(redirect)
+    error = poll_odd_server(redirect)
     assert error.reason == "http"
     assert error.message.endswith(
         "redirects (HTTP 308) to https://elsewhere.invalid/apijson.php; "
@@ -306,7 +257,7 @@ def test_a_trickling_body_times_out_as_a_whole() -> None:
             handler.wfile.flush()
             time.sleep(0.1)
 
-    error = _poll_odd_server(trickle)
+    error = poll_odd_server(trickle)
     assert error.reason == "timeout"
     assert error.message.endswith(
         "did not finish sending the response within 1s (timeout, for page 1 of grouping "
@@ -351,7 +302,7 @@ def _answer(status: int, headers: dict[str, str]) -> Callable[[BaseHTTPRequestHa
 def test_a_huge_retry_after_is_capped_and_only_429_is_rate_limiting(
     status: int, reason: str, message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    error = _poll_odd_server(_answer(status, {"Retry-After": "1000000000"}))
+    error = poll_odd_server(_answer(status, {"Retry-After": "1000000000"}))
     assert (error.reason, error.retry_after) == (reason, 3600.0)
     assert error.message == message
     capped = [r for r in caplog.records if r.getMessage().startswith("Retry-After capped")]
@@ -373,7 +324,7 @@ def test_trickled_headers_time_out_within_timeout() -> None:
                 return
             time.sleep(0.1)
 
-    error = _poll_odd_server(trickle)
+    error = poll_odd_server(trickle)
     assert error.reason == "timeout"
     assert "within 1s (timeout: the status line and headers for page 1 of grouping " in (
         error.message
@@ -387,7 +338,7 @@ def test_an_inline_retry_wait_past_poll_timeout_ends_the_poll() -> None:
         served.append(1)
         _answer(503, {"Retry-After": "8"})(handler)
 
-    error = _poll_odd_server(unavailable, timeout=5, poll_timeout=2)
+    error = poll_odd_server(unavailable, timeout=5, poll_timeout=2)
     # Without the poll deadline urllib3 would wait 8 s three times and then say "http".
     assert error.reason == "timeout"
     assert error.message.startswith(

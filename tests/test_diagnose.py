@@ -15,7 +15,7 @@ from exporter.fields import FieldMapper
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import DEFAULT_FIELDS
 from tests.conftest import ExporterProcess, account_config, run_exporter, wait_for, write_config
-from tests.test_client import _poll_odd_server
+from tests.oddserver import poll_odd_server
 
 StartSimulator = Callable[..., Simulator]
 StartExporter = Callable[..., ExporterProcess]
@@ -151,7 +151,7 @@ def answer(status: int, body: bytes, content_type: str) -> Callable[[BaseHTTPReq
     [(404, "Not Found"), (405, "Method Not Allowed"), (501, "Not Implemented")],
 )
 def test_a_wrong_url_status_says_check_api_url(status: int, phrase: str) -> None:
-    error = _poll_odd_server(answer(status, b"<html>nope</html>", "text/html"))
+    error = poll_odd_server(answer(status, b"<html>nope</html>", "text/html"))
     assert error.reason == "http"
     assert error.message.endswith(
         f"/apijson.php answered HTTP {status} ({phrase}); {CHECK_API_URL}"
@@ -159,14 +159,14 @@ def test_a_wrong_url_status_says_check_api_url(status: int, phrase: str) -> None
 
 
 def test_an_html_page_says_check_api_url() -> None:
-    error = _poll_odd_server(answer(200, b"<!DOCTYPE html><html>login</html>", "text/html"))
+    error = poll_odd_server(answer(200, b"<!DOCTYPE html><html>login</html>", "text/html"))
     assert error.reason == "invalid_response"
     assert error.message.endswith(f"; {CHECK_API_URL}")
     assert "HTTP 200 with a body that is not JSON" in error.message
 
 
 def test_json_that_is_not_an_envelope_says_check_api_url() -> None:
-    error = _poll_odd_server(answer(200, b'{"ok": true, "items": []}', "application/json"))
+    error = poll_odd_server(answer(200, b'{"ok": true, "items": []}', "application/json"))
     assert (error.reason, error.message) == (
         "invalid_response",
         f"the response has no status field; {CHECK_API_URL}",
