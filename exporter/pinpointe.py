@@ -7,10 +7,8 @@ instead, so the poller can wait it out without holding a thread in ``sleep``.
 Every failure becomes a PollError whose ``reason`` is one of the contract's.
 
 What one answer may cost is bounded: every attempt by ``timeout`` (headers included,
-see deadline.py), every poll by ``poll_timeout``, every page's decoded bytes by
-``page_size`` x ``max_record_size`` (``max_page_size`` at most, and when page_size is 0)
-and its JSON objects and lists by the same bound / BYTES_PER_CONTAINER, so that parsing
-cannot cost much more than the bytes themselves.
+see deadline.py), every poll by ``poll_timeout``, and every page's body as pagebody.py
+says.
 """
 
 from __future__ import annotations
@@ -22,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-import urllib3
 
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
 from exporter.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
+from exporter.pagebody import NOT_JSON, check_containers, decode_json, read_body
 from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
 from exporter.pollerrors import (
     CHECK_API_URL,
@@ -38,7 +36,6 @@ from exporter.pollerrors import (
     is_timeout,
     redact,
     retry_later,
-    root_cause,
 )
 from exporter.pollerrors import PollError as PollError  # re-exported: callers catch it
 from exporter.reasons import Reason
@@ -50,17 +47,11 @@ from exporter.retrypolicy import (
     RetryAfterTooLong,
     parse_retry_after,
 )
-from exporter.sizes import format_size
 
 METHOD = "GetAutoresponderResults"
 MAX_PAGES = 10_000
 # Statuses that mean the URL is not an API that takes this POST at all.
 WRONG_URL_STATUSES = frozenset((404, 405, 501))
-# Room for the envelope (status, pagination) beside page_size x max_record_size.
-ENVELOPE_BYTES = 64 * 1024
-# A page may hold one JSON object or list per this many bytes of its bound: a parsed
-# container costs 60-200 bytes, so a page of "{}" cannot cost 30 times its size.
-BYTES_PER_CONTAINER = 64
 
 
 RecordSink = Callable[[tuple[dict[str, Any], ...]], None]
@@ -239,13 +230,13 @@ class PinpointeClient:
                 f"{self.account.api_url} redirects (HTTP {status}) to "
                 f"{response.headers.get('Location', 'nowhere')}; set api_url to the final URL",
             )
-        raw = self._read_body(response, guard, where)
+        raw = read_body(self.account, response, guard, where)
         if status == 429:
             raise retry_later(
                 self.account, 429, parse_retry_after(response.headers.get("Retry-After"))
             )
-        self._check_containers(raw, where)
-        body = _decode_json(raw)
+        check_containers(self.account, raw, where)
+        body = decode_json(raw)
         if status == 401:
             detail = error_message(body) if isinstance(body, dict) else ""
             raise auth_failed(self.account, detail)
@@ -271,7 +262,7 @@ class PinpointeClient:
                     self.account, parse_retry_after(response.headers.get("Retry-After"))
                 ),
             )
-        if body is _INVALID:
+        if body is NOT_JSON:
             raise PollError(
                 Reason.INVALID_RESPONSE,
                 f"{self.account.api_url} answered HTTP 200 with a body that is not JSON "
@@ -291,69 +282,3 @@ class PinpointeClient:
                 ) from None
             hint = "" if exc.reason == Reason.PAGINATION else f"; {CHECK_API_URL}"
             raise PollError(exc.reason, redact(self.account, exc.message) + hint) from None
-
-    def page_bound(self) -> tuple[int, str]:
-        """The most decoded bytes one page may take, and the settings that make it so."""
-        account = self.account
-        if account.page_size > 0:
-            relative = ENVELOPE_BYTES + account.page_size * account.max_record_size
-            if relative < account.max_page_size:
-                return relative, (
-                    f"page_size {account.page_size} x max_record_size "
-                    f"{format_size(account.max_record_size)}; raise max_record_size"
-                )
-        return account.max_page_size, (
-            f"max_page_size {format_size(account.max_page_size)}; raise max_page_size"
-        )
-
-    def _read_body(self, response: requests.Response, guard: Guard, where: str) -> bytes:
-        """The whole decoded body, within the page bound and the attempt's deadline."""
-        bound, settings = self.page_bound()
-        body = bytearray()
-        try:
-            while chunk := response.raw.read1(1 << 16, decode_content=True):
-                body += chunk
-                if len(body) > bound:
-                    raise PollError(
-                        Reason.INVALID_RESPONSE,
-                        f"{where} is larger than {format_size(bound)} (the bound from "
-                        f"{settings} if the records really are that large)",
-                    )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            if guard.fired is not None:
-                raise deadline_error(self.account, guard.fired, where, body=True) from None
-            if is_timeout(exc):
-                raise deadline_error(self.account, "timeout", where, body=True) from None
-            raise PollError(
-                Reason.CONNECTION,
-                f"the connection to {self.account.api_url} broke while reading the response "
-                f"({root_cause(exc)})",
-            ) from None
-        if guard.fired is not None:  # the socket was shut down between reads
-            raise deadline_error(self.account, guard.fired, where, body=True)
-        return bytes(body)
-
-    def _check_containers(self, raw: bytes, where: str) -> None:
-        """Refuse, before parsing, a page of more JSON objects and lists than its bound allows.
-
-        Braces inside strings are counted too: that can only make the count larger.
-        """
-        bound, settings = self.page_bound()
-        most = bound // BYTES_PER_CONTAINER
-        if raw.count(b"{") + raw.count(b"[") > most:
-            raise PollError(
-                Reason.INVALID_RESPONSE,
-                f"{where} holds more than {most} JSON objects and lists, the most a page "
-                f"within {format_size(bound)} may hold (the bound from {settings} if the "
-                "records really are that many)",
-            )
-
-
-_INVALID = object()
-
-
-def _decode_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return _INVALID
