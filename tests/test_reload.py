@@ -15,6 +15,8 @@ import pytest
 import requests
 import yaml
 
+from exporter.config import AccountConfig, Settings, parse_config
+from exporter.configkeys import allowed_keys
 from exporter.handler import Reply, Route
 from exporter.reload import Fleet, Slots
 from exporter.server import ExporterServer
@@ -308,3 +310,58 @@ def test_a_restarted_account_never_publishes_reset_counters(simulator: StartSimu
         for health in after
     ]
     assert counts == sorted(counts) and counts[0] == 1, counts  # never back to 0
+
+
+# Every key that can change an account, with a changed value: top-level keys are the
+# settings every account inherits. `name` is not here: a renamed account is another one.
+ACCOUNT_CHANGES: dict[str, Any] = {
+    "api_url": "http://127.0.0.1:9/apijson.php",
+    "username": "someone-else",
+    "usertoken": "tok-rotated-2b8e41",
+    "request_type": "Autoresponders",
+    "groupings": ["autoresponder", "send"],
+    "page_size": 7,
+    "autoresponders": [{"id": 3}],
+    "max_sends_per_autoresponder": 5,
+    "field_map": {"SpamCount": "complaints"},
+    "poll_interval": "2h",
+    "ca_file": "/etc/ssl/certs/ca-certificates.crt",
+    "tls_insecure_skip_verify": True,
+}
+TOP_LEVEL_CHANGES: dict[str, Any] = {
+    "timeout": "7s",
+    "stale_after": "3h",
+    "poll_timeout": "9m",
+    "max_record_size": "4KiB",
+    "max_page_size": "1MiB",
+    "max_label_length": 64,
+}
+
+
+def test_every_account_key_changed_by_a_reload_restarts_the_account(
+    simulator: StartSimulator,
+) -> None:
+    """Fleet.apply tells a changed account by comparing settings: no key may be left out
+    of that comparison (an unnoticed token or URL change would keep the old one)."""
+    assert set(ACCOUNT_CHANGES) | {"name", "usertoken_file"} == set(allowed_keys(AccountConfig))
+    inherited = set(allowed_keys(Settings)) - {"poll_interval", "max_concurrency", "accounts"}
+    assert set(TOP_LEVEL_CHANGES) == inherited
+    sim = simulator(SimAccount(username="change", token=TOKENS["change"], autoresponders=1))
+    base = {"poll_interval": "1h", "stale_after": "4h", "accounts": [account(sim, "change")]}
+
+    def accounts(document: dict[str, Any]) -> tuple[AccountConfig, ...]:
+        return parse_config(yaml.safe_dump(document), "config.yaml", {}).accounts
+
+    fleet = Fleet(Store(()), 1)
+    try:
+        assert fleet.apply(accounts(base), 1).added == ("change",)
+        assert fleet.apply(accounts(base), 1).unchanged == ("change",)
+        variants = [
+            {**base, "accounts": [{**base["accounts"][0], key: value}]}
+            for key, value in ACCOUNT_CHANGES.items()
+        ] + [{**base, key: value} for key, value in TOP_LEVEL_CHANGES.items()]
+        for variant in variants:
+            assert fleet.apply(accounts(variant), 1).changed == ("change",), variant
+            assert fleet.apply(accounts(base), 1).changed == ("change",), variant
+    finally:
+        fleet.shutdown()
