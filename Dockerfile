@@ -73,9 +73,10 @@ RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
 # Numeric so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 9863
-# The exporter's own probe of /-/healthy. With another --web.listen-address or a
-# --web.config.file (TLS, basic auth), give the probe the same flags: `docker run
-# --health-cmd` or Compose's healthcheck.test (README: "Health checks").
+# The exporter's own probe of /-/healthy. It follows the entrypoint's
+# --web.listen-address and --web.config.file (TLS, basic auth); only mutual TLS needs
+# flags of its own: `docker run --health-cmd` or Compose's healthcheck.test (README:
+# "Health checks").
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["pinpointe-exporter", "--healthcheck"]
 ENTRYPOINT ["pinpointe-exporter"]

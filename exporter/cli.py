@@ -39,11 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.healthcheck:
-        from exporter.healthcheck import Credentials, run
+        from exporter.healthcheck import Credentials, followed_flags, run
 
+        listen_address, web_config_file = args.listen_address, args.web_config_file
+        given = sys.argv[1:] if argv is None else list(argv)
+        if args.healthcheck_pid and not any(
+            arg.startswith(("--web.listen-address", "--web.config.file")) for arg in given
+        ):
+            followed = followed_flags(args.healthcheck_pid)
+            if followed is not None:
+                listen_address, web_config_file = followed
         return run(
-            args.listen_address,
-            args.web_config_file,
+            listen_address,
+            web_config_file,
             Credentials(
                 args.healthcheck_cert_file,
                 args.healthcheck_key_file,

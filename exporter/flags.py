@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
         "for /-/healthy; exit 0 if healthy, 1 if not",
     )
     health.add_argument(
+        "--healthcheck.pid",
+        dest="healthcheck_pid",
+        type=int,
+        default=1,
+        metavar="PID",
+        help="without --web.listen-address and --web.config.file, follow those of the "
+        "exporter running as this process or its child (default 1, a container's "
+        "entrypoint; 0: do not)",
+    )
+    health.add_argument(
         "--healthcheck.cert-file",
         dest="healthcheck_cert_file",
         default=None,

@@ -17,6 +17,11 @@ and asks ``GET /-/healthy`` the way the server expects to be asked:
   and runs its request handling, which is all ``/-/healthy`` itself shows. A 429 from the
   web config's ``rate_limit`` is likewise an answer.
 
+Given neither ``--web.listen-address`` nor ``--web.config.file``, it follows the flags of
+the exporter running as ``--healthcheck.pid`` (default 1, the container's entrypoint; or
+a child of it, as under ``docker run --init``), so the image's HEALTHCHECK needs no
+flags of its own when the server was started with other ones.
+
 Exit status 0 when healthy and 1 otherwise, never 2 (which Docker reserves), with one
 line saying what was asked and what came back; the password never appears in it.
 """
@@ -24,7 +29,9 @@ line saying what was asked and what came back; the password never appears in it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +149,61 @@ def run(listen_address: str, web_config_file: str | None, credentials: Credentia
     healthy, line = check(probe)
     print(f"{'healthy' if healthy else 'unhealthy'}: {line}", flush=True)
     return 0 if healthy else 1
+
+
+def followed_flags(pid: int) -> tuple[str, str | None] | None:
+    """(--web.listen-address, --web.config.file) of the exporter running as ``pid`` or as
+    one of its children, or None if neither is pinpointe-exporter. A relative web config
+    path is made absolute from that process's working directory."""
+    from exporter.flags import build_parser
+
+    for candidate in (pid, *_children(pid)):
+        argv = _exporter_argv(candidate)
+        if argv is None:
+            continue
+        try:
+            args, _ = build_parser().parse_known_args(argv)
+        except SystemExit:
+            return None
+        web_config_file: str | None = args.web_config_file
+        if web_config_file and not os.path.isabs(web_config_file):
+            with contextlib.suppress(OSError):
+                web_config_file = os.path.join(
+                    os.readlink(f"/proc/{candidate}/cwd"), web_config_file
+                )
+        return args.listen_address, web_config_file
+    return None
+
+
+def _exporter_argv(pid: int) -> list[str] | None:
+    """The arguments after ``pinpointe-exporter`` (or ``python -m exporter``) in the
+    command line of ``pid``; None if it is another program or cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    argv = raw.decode("utf-8", "replace").split("\0")[:-1]
+    for index, arg in enumerate(argv):
+        if os.path.basename(arg) == "pinpointe-exporter":
+            return argv[index + 1 :]
+        if arg == "-m" and argv[index + 1 : index + 2] == ["exporter"]:
+            return argv[index + 2 :]
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+        except OSError:
+            continue
+        children.extend(int(child) for child in text.split())
+    return children
 
 
 def _client_context(web_config_file: str, credentials: Credentials) -> ssl.SSLContext:

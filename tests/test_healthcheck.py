@@ -7,6 +7,8 @@ unhealthy, and never 2, which Docker reserves.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +21,14 @@ import pytest
 import trustme
 import yaml
 
-from tests.conftest import ROOT, ExporterProcess, free_port, spawn_exporter, write_server_cert
+from tests.conftest import (
+    ROOT,
+    ExporterProcess,
+    free_port,
+    spawn_exporter,
+    wait_for,
+    write_server_cert,
+)
 
 PASSWORD = "healthcheck horse battery staple"
 
@@ -227,3 +236,63 @@ def test_problems_exit_1_never_2(tmp_path: Path) -> None:
     proc = healthcheck("--web.listen-address=nonsense")
     assert proc.returncode == 1
     assert "invalid listen address" in proc.stdout
+
+
+def test_without_web_flags_it_follows_the_exporter_of_the_container(
+    servers: dict[str, Server], pki: Pki, tmp_path: Path
+) -> None:
+    """The image's HEALTHCHECK has no flags: it follows those of the exporter running as
+    PID 1 (--healthcheck.pid here), or as its child (`docker run --init`)."""
+    for name, scheme in (("tls", "https"), ("basic", "http")):
+        server = servers[name]
+        proc = healthcheck(f"--healthcheck.pid={server.handle.process.pid}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.startswith(f"healthy: {scheme}://{server.address}/-/healthy: "), (
+            proc.stdout
+        )
+    # Flags given to the probe win: nothing is followed.
+    tls = servers["tls"]
+    proc = healthcheck(
+        f"--healthcheck.pid={tls.handle.process.pid}", f"--web.listen-address={tls.address}"
+    )
+    assert proc.returncode == 1 and f"http://{tls.address}/-/healthy" in proc.stdout
+    proc = healthcheck("--healthcheck.pid=0")
+    assert "http://127.0.0.1:9863/-/healthy" in proc.stdout
+    # Under an init process, with the web config named relative to the exporter's own
+    # working directory, while the probe runs elsewhere.
+    port = free_port()
+    web = os.path.relpath(servers["tls"].web_config or "", ROOT)
+    parent = subprocess.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            f"{sys.executable} -m exporter --demo --web.listen-address=127.0.0.1:{port} "
+            f"--web.config.file={web}; exit 0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        probe = [sys.executable, "-m", "exporter", "--healthcheck"]
+
+        def follows() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*probe, f"--healthcheck.pid={parent.pid}"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+
+        proc = wait_for(lambda: (p := follows()).returncode == 0 and p, what="the probe")
+        assert proc.stdout.strip() == f"healthy: https://127.0.0.1:{port}/-/healthy: 200"
+    finally:
+        for child in (int(c) for c in _children_of(parent.pid)):
+            os.kill(child, signal.SIGTERM)
+        parent.wait(timeout=30)
+
+
+def _children_of(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
