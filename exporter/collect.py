@@ -14,6 +14,7 @@ from exporter.config import AccountConfig, Selector
 from exporter.fields import FieldMapper, Labels
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.reasons import Reason
+from exporter.sizes import format_size
 from exporter.snapshot import GroupingData, Record, Snapshot
 
 MAX_PROBLEMS_REPORTED = 5
@@ -42,9 +43,10 @@ class AccountFetcher:
         unmapped: set[str] = set()
         warnings: list[str] = []
         pages = duplicates = 0
+        budget = _ExpositionBudget(self.account.name, self.account.max_exposition_size)
         self.client.begin_poll()
         for grouping in self.account.groupings:
-            batch = _Batch(self.mapper, per_send=grouping == "send")
+            batch = _Batch(self.mapper, budget, per_send=grouping == "send")
             pages += self._fetch(grouping, batch, warnings)
             unmapped.update(batch.unmapped)
             if len(unmapped) > MAX_UNMAPPED_FIELDS:
@@ -83,7 +85,7 @@ class AccountFetcher:
             return result.pages
         pages = 0
         if len(selectors) > 1 and self._all_pages.get(grouping, 0) < len(selectors):
-            probe = _Batch(self.mapper, batch.per_send)
+            probe = _Batch(self.mapper, batch.budget, batch.per_send)
             result = self.client.fetch(grouping, probe.add, page_budget=len(selectors))
             pages += result.pages
             if result.complete:
@@ -118,11 +120,33 @@ class AccountFetcher:
         return chosen
 
 
+class _ExpositionBudget:
+    """What the records of one poll would take on /metrics, every grouping together,
+    counted as they arrive: over max_exposition_size the poll fails before the records
+    (many pages each within their own bound) add up to more than memory can hold."""
+
+    def __init__(self, account: str, bound: int) -> None:
+        self.account = account
+        self.bound = bound
+        self.spent = 0
+
+    def spend(self, record: Record) -> None:
+        self.spent += record.exposition_bytes(self.account)
+        if self.spent > self.bound:
+            raise PollError(
+                Reason.INVALID_RESPONSE,
+                f"the records of this poll would take more than {format_size(self.bound)} "
+                "on /metrics (max_exposition_size; raise it if the account really has that "
+                "many autoresponders and sends)",
+            )
+
+
 class _Batch:
     """Normalises raw records page by page as they arrive."""
 
-    def __init__(self, mapper: FieldMapper, per_send: bool) -> None:
+    def __init__(self, mapper: FieldMapper, budget: _ExpositionBudget, per_send: bool) -> None:
         self.mapper = mapper
+        self.budget = budget
         self.per_send = per_send
         self.records: list[Record] = []
         self.unmapped: set[str] = set()
@@ -141,6 +165,7 @@ class _Batch:
             if result.unmapped:
                 self.unmapped.update(result.unmapped)
             if result.record is not None:
+                self.budget.spend(result.record)
                 self.records.append(result.record)
                 valid += 1
                 if result.truncated:

@@ -190,6 +190,7 @@ class Settings:
     max_record_size: int = option(ConfigReader.size, 16 * 1024)
     max_page_size: int = option(ConfigReader.size, 8 * 1024 * 1024)
     max_label_length: int = option(_at_least(16), 1024)
+    max_exposition_size: int = option(ConfigReader.size, 64 * 1024 * 1024)
     accounts: tuple[AccountConfig, ...] = option()  # read by parse_config
 
 
@@ -219,6 +220,7 @@ class AccountConfig:
     max_record_size: int = inherit(Settings.max_record_size)
     max_page_size: int = inherit(Settings.max_page_size)
     max_label_length: int = inherit(Settings.max_label_length)
+    max_exposition_size: int = inherit(Settings.max_exposition_size, override=True)
 
 
 # -- reading a file ----------------------------------------------------------------------

@@ -24,6 +24,9 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "complaints": ("feedbackloopcount",),
 }
 METRIC_KEYS: tuple[str, ...] = tuple(DEFAULT_FIELDS)
+# A sample line without its label values: the longest family name, the label names,
+# quotes, bounce_type and a value (129 bytes in the longest line).
+SAMPLE_LINE_BYTES = 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,17 @@ class Record:
     def values(self) -> tuple[tuple[str, float], ...]:
         """(metric key, value) pairs in METRIC_KEYS order."""
         return tuple(zip(self.keys, memoryview(self.numbers).cast("d"), strict=True))
+
+    def exposition_bytes(self, account: str) -> int:
+        """About the bytes its series take on /metrics (text format), a little more
+        rather than less: a series per value (and the send's start time), each its
+        label values plus the rest of a sample line."""
+        labels = len(account) + len(self.autoresponder_id) + len(self.autoresponder_name)
+        series = len(self.keys)
+        if self.send_id is not None:
+            labels += len(self.send_id)
+            series += 1
+        return series * (SAMPLE_LINE_BYTES + labels)
 
     def key(self) -> tuple[str, ...]:
         identity = self.autoresponder_id or f"name:{self.autoresponder_name}"

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Selector
-from exporter.pinpointe import PinpointeClient
+from exporter.metrics import render_engagement
+from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import account_settings
 
@@ -79,5 +83,34 @@ def test_few_configured_autoresponders_are_one_request_each_after_the_first_prob
         assert [r.autoresponder_id for r in second.groupings[0].records] == ["7", "500", "1000"]
         assert sim.request_count("demo") == 3
         assert [s["details"].get("autoresponderid") for s in sim.seen] == list(wanted)
+    finally:
+        client.close()
+
+
+def test_max_exposition_size_is_what_the_poll_would_put_on_metrics(
+    simulator: StartSimulator,
+) -> None:
+    """The estimate counted against max_exposition_size is at least the rendered series and
+    not much more; a bound below it fails the poll before it ends, with the key named."""
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=300, sends_per_autoresponder=4))
+    account = account_for(sim, groupings=("autoresponder", "send"), page_size=100)
+    client = PinpointeClient(account)
+    try:
+        snapshot = AccountFetcher(account, client).fetch_snapshot()
+        rendered = sum(len(chunk.data) for chunk in render_engagement("demo", snapshot).values())
+        estimate = sum(
+            record.exposition_bytes("demo")
+            for group in snapshot.groupings
+            for record in group.records
+        )
+        assert rendered <= estimate <= 1.25 * rendered, (rendered, estimate)
+        requests_before = sim.request_count("demo")
+        small = replace(account, max_exposition_size=estimate // 2)
+        with pytest.raises(PollError) as raised:
+            AccountFetcher(small, client).fetch_snapshot()
+        assert raised.value.reason == "invalid_response"
+        assert "max_exposition_size" in raised.value.message
+        # it stopped at the page that crossed the bound, not after the whole poll
+        assert sim.request_count("demo") - requests_before < requests_before
     finally:
         client.close()

@@ -1,7 +1,8 @@
 """A hostile Pinpointe against one exporter with the default bounds: memory, time, slots.
 
 Every account's first page is an attack (gzip bombs, a ``gzip, gzip`` bomb, object bombs
-with and without page_size, a giant label, pages that never end). One poll slot
+with and without page_size, a giant label, pages that never end), or its whole poll is
+(60,000 records with 1000-character names, every page within its bound). One poll slot
 (``max_concurrency: 1``) is shared by all of them and by one healthy account. The proof is
 the exporter process's peak RSS (VmHWM), its threads and descriptors, and each account's
 outcome; never a timing.
@@ -37,9 +38,14 @@ ATTACKS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "gzip_bomb_flat": ("gzip_bomb", {"bytes": 256 << 20}, {"page_size": 0}),
     # just inside the flat bound: short strings, the costliest values once parsed
     "string_bomb_flat": ("object_bomb", {"bytes": 8_000_000, "item": '"ab"'}, {"page_size": 0}),
-    "endless": ("pagination_endless", {}, {}),
+    # the same page again and again: poll_timeout ends it (not max_exposition_size)
+    "endless": ("pagination_endless", {}, {"max_exposition_size": "1GiB"}),
     "giant_label_flat": ("giant_labels", {"length": 4_000_000}, {"page_size": 0}),
+    # every page within its bound, the whole poll far over what /metrics can hold
+    "long_names": ("long_names", {"length": 1000}, {"page_size": 1000}),
 }
+# autoresponders of an account beside the 150 of every other one
+LARGE_ACCOUNTS = {"long_names": 60_000}
 HEALTHY = "healthy"
 
 DEFAULT_BOUND = (
@@ -57,6 +63,11 @@ FAILURES = {
     "object_bomb_flat": ("invalid_response", FLAT_BOUND),
     "gzip_bomb_flat": ("invalid_response", FLAT_BOUND),
     "string_bomb_flat": ("invalid_response", "data[0] is a string, not a record"),
+    "long_names": (
+        "invalid_response",
+        "the records of this poll would take more than 64MiB on /metrics (max_exposition_size; "
+        "raise it if the account really has that many autoresponders and sends)",
+    ),
     "endless": (
         "timeout",
         "the poll of account endless did not finish within poll_timeout (3s); it stopped at page ",
@@ -74,7 +85,10 @@ class Attacked:
 def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attacked]:
     names = [*ATTACKS, HEALTHY]
     sim = Simulator(
-        [SimAccount(username=n, token=TOKEN, autoresponders=150) for n in names]
+        [
+            SimAccount(username=n, token=TOKEN, autoresponders=LARGE_ACCOUNTS.get(n, 150))
+            for n in names
+        ]
     ).start()
     for name, (fault, params, _) in ATTACKS.items():
         sim.set_fault(name, fault, **params)

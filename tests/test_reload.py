@@ -327,6 +327,7 @@ ACCOUNT_CHANGES: dict[str, Any] = {
     "poll_interval": "2h",
     "ca_file": "/etc/ssl/certs/ca-certificates.crt",
     "tls_insecure_skip_verify": True,
+    "max_exposition_size": "32MiB",
 }
 TOP_LEVEL_CHANGES: dict[str, Any] = {
     "timeout": "7s",
@@ -345,6 +346,7 @@ def test_every_account_key_changed_by_a_reload_restarts_the_account(
     of that comparison (an unnoticed token or URL change would keep the old one)."""
     assert set(ACCOUNT_CHANGES) | {"name", "usertoken_file"} == set(allowed_keys(AccountConfig))
     inherited = set(allowed_keys(Settings)) - {"poll_interval", "max_concurrency", "accounts"}
+    inherited -= {"max_exposition_size"}  # also an account key, changed above
     assert set(TOP_LEVEL_CHANGES) == inherited
     sim = simulator(SimAccount(username="change", token=TOKENS["change"], autoresponders=1))
     base = {"poll_interval": "1h", "stale_after": "4h", "accounts": [account(sim, "change")]}

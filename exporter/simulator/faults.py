@@ -419,6 +419,17 @@ def _fault_giant_labels(call: FaultCall) -> None:
     call.send(status, body)
 
 
+def _fault_long_names(call: FaultCall) -> None:
+    """Every record's autorespondername is ``length`` characters (1000): each page within
+    its bound, a whole poll of a large account far over what /metrics can hold."""
+    status, body = call.answer()
+    length = int(call.params.get("length", 1000))
+    for record in _records_in(body):
+        name = str(record.get("autorespondername"))
+        record["autorespondername"] = (name + " " + "L" * length)[:length]
+    call.send(status, body)
+
+
 def _fault_token_in_name(call: FaultCall) -> None:
     """Every record's name quotes the usertoken of the request."""
     status, body = call.answer()
@@ -492,6 +503,7 @@ FAULTS: dict[str, Fault] = {
     "too_many_records": _fault_too_many_records,
     "trickle_headers": _fault_trickle_headers,
     "giant_labels": _fault_giant_labels,
+    "long_names": _fault_long_names,
     "token_in_name": _fault_token_in_name,
     "all_invalid": _fault_all_invalid,
     "huge_next": _fault_huge_next,
@@ -510,5 +522,6 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "object_bomb": {"bytes": 64 << 20, "item": "{}"},
     "trickle_headers": {"interval": 0.25},
     "giant_labels": {"length": 1_000_000},
+    "long_names": {"length": 1000},
     "huge_next": {"digits": 5000},
 }
