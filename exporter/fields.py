@@ -123,7 +123,8 @@ class FieldMapper:
         for name, value in raw.items():
             key = lower.get(name) if type(name) is str else None
             if key is None:
-                key = self.labels.clean(str(name).lower())[0]
+                # Redacted before lower-casing, which would hide a token's capitals.
+                key = self.labels.clean(str(name))[0].lower()
                 if type(name) is str and len(lower) < _NAME_CACHE_SIZE:
                     lower[name] = key
             fields[key] = value

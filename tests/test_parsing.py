@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from exporter.config import Secret
 from exporter.fields import TRUNCATED, FieldMapper, Labels, parse_number
 from exporter.parsing import Page, ResponseError, parse_body
 
@@ -247,3 +248,15 @@ def test_label_values_are_bounded_and_never_hold_the_token() -> None:
     # a token cut in half by truncation is redacted first, so no part of it shows
     cut = mapper.normalise({"id": "1", "name": "n" * 25 + token}, per_send=False).record
     assert cut is not None and cut.autoresponder_name == "n" * 20 + TRUNCATED
+
+
+def test_a_usertoken_with_capitals_in_a_field_name_is_redacted() -> None:
+    """Field names are lower-cased; the token in one must not survive in lower case."""
+    token = Secret("Tok-UPPER-Secret-9f8e7d")
+    mapper = FieldMapper(labels=Labels(secrets=token.forms()))
+    raw = {"autoresponderid": 1, "autorespondername": "a", "sendsize": 1, token.reveal(): 5}
+    unmapped = mapper.normalise(raw, per_send=False).unmapped
+    assert unmapped == {"<redacted>"}
+    assert Labels(secrets=token.forms()).clean("x tok-upper-secret-9f8e7d y")[0] == (
+        "x <redacted> y"
+    )
