@@ -217,8 +217,8 @@ def _read_users(reader: Reader, raw: Any) -> dict[str, bytes]:
     users: dict[str, bytes] = {}
     for name, value in reader.section(raw, path, None).items():
         where = f"{path}.{name}"
-        if not name or ":" in name:
-            raise reader.fail(where, "a user name must be non-empty and contain no colon")
+        if ":" in name:  # basic auth splits user and password at the first colon
+            raise reader.fail(where, "a user name must contain no colon")
         hashed = value if isinstance(value, str) else ""
         match = BCRYPT_HASH.match(hashed.strip())
         if match is None or not 4 <= int(match[1]) <= 31:

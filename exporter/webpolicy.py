@@ -164,7 +164,8 @@ class Policy:
         return HTTPStatus.UNAUTHORIZED, {"WWW-Authenticate": f'Basic realm="{REALM}"'}
 
     def peer_allowed(self, connection: ssl.SSLSocket) -> bool:
-        """With client_allowed_sans, the client certificate must name one of them."""
+        """With client_allowed_sans, the client certificate must name one of them (a
+        client without one, under VerifyClientCertIfGiven, is refused)."""
         if not self.allowed_sans:
             return True
         certificate = connection.getpeercert() or {}

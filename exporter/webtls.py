@@ -146,9 +146,12 @@ def read_tls(reader: Reader, raw: Any, directory: Path) -> ServerTls | None:
     maximum = _set_versions(section, context)
     auth_type = _set_client_auth(section, context)
     sans = tuple(reader.strings(tls.get("client_allowed_sans"), f"{PATH}.client_allowed_sans"))
-    if sans and auth_type != "RequireAndVerifyClientCert":
+    if sans and auth_type == "NoClientCert":
         raise section.fail(
-            "client_allowed_sans", "requires client_auth_type RequireAndVerifyClientCert"
+            "client_allowed_sans",
+            "has no effect without client certificates: set client_auth_type "
+            "RequireAndVerifyClientCert (or VerifyClientCertIfGiven, which then refuses "
+            "clients without one)",
         )
     _set_ciphers(section, context, maximum)
     _set_curve(section, context)

@@ -194,6 +194,24 @@ def test_client_allowed_sans(pki: Pki, secured: StartSecured) -> None:
         requests.get(https(handle), verify=str(pki.ca_file), cert=str(pki.other_san_pem))
 
 
+def test_client_allowed_sans_with_a_certificate_if_given(pki: Pki, secured: StartSecured) -> None:
+    """As with exporter-toolkit: the SAN check then refuses clients without a certificate."""
+    web = tls_config(
+        pki,
+        client_auth_type="VerifyClientCertIfGiven",
+        client_ca_file=str(pki.client_ca_file),
+        client_allowed_sans=["prometheus.example.com"],
+    )
+    handle = secured(web, verify=str(pki.ca_file), cert=str(pki.client_pem))
+    assert requests.get(https(handle), verify=str(pki.ca_file), cert=str(pki.client_pem)).ok
+    for cert in (str(pki.other_san_pem), None):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(https(handle), verify=str(pki.ca_file), cert=cert)
+    refused = tls_config(pki, client_allowed_sans=["prometheus.example.com"])
+    with pytest.raises(WebConfigError, match="has no effect without client certificates"):
+        parse_web_config(yaml.safe_dump(refused), "web.yml")
+
+
 def test_basic_auth(tmp_path: Path, secured: StartSecured) -> None:
     web = {
         "basic_auth_users": {"prometheus": bcrypt_hash(PASSWORD), "other": bcrypt_hash("x")},
@@ -921,3 +939,10 @@ def test_a_reload_swaps_the_whole_policy_and_leaves_the_old_one_intact(tmp_path:
     assert old.rate_limit is None and old.passwords.verify("prometheus", b"first")
     with pytest.raises(dataclasses.FrozenInstanceError):
         old.headers = {}  # type: ignore[misc]
+
+
+def test_an_empty_user_name_is_accepted_as_by_exporter_toolkit() -> None:
+    web = parse_web_config(yaml.safe_dump({"basic_auth_users": {"": bcrypt_hash(PASSWORD)}}), "w")
+    assert web.verify("", PASSWORD.encode()) and not web.verify("", b"wrong")
+    with pytest.raises(WebConfigError, match="a user name must contain no colon"):
+        parse_web_config(yaml.safe_dump({"basic_auth_users": {"a:b": bcrypt_hash("x")}}), "w")
