@@ -403,3 +403,13 @@ def test_lock_holds_exactly_the_runtime_dependency_closure() -> None:
             if sub.marker is None or sub.marker.evaluate({**environment, "extra": ""}):
                 todo.append(sub)
     assert set(locked(LOCK.read_text())) == wanted
+
+
+def test_the_build_backend_is_bounded_and_the_license_an_spdx_string() -> None:
+    """Issue 9: `license = {text=...}` stops working in setuptools on 2027-02-18; an
+    unbounded backend would change the build under us."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (backend,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    assert re.fullmatch(r"setuptools>=\d+,<\d+", backend), backend
+    license_ = pyproject["project"]["license"]
+    assert isinstance(license_, str) and re.fullmatch(r"[A-Za-z0-9.\-]+", license_), license_
