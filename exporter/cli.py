@@ -284,7 +284,7 @@ def _serve(
     if ":" in url_host:
         url_host = f"[{url_host}]"
     scheme = "https" if web is not None and web.tls else "http"
-    url = f"{scheme}://{url_host}:{port}{telemetry_path}"
+    base_url = f"{scheme}://{url_host}:{port}"
     log.info(
         "pinpointe-exporter started",
         extra={
@@ -298,7 +298,8 @@ def _serve(
     )
     if args.demo:
         log.info(
-            f"demo mode: serving SIMULATED Pinpointe data, not a real account; open {url}",
+            "demo mode: serving SIMULATED Pinpointe data, not a real account; open "
+            f"{base_url}/ (status page) or {base_url}{telemetry_path}",
             extra={"fields": {"poll_interval_seconds": settings.poll_interval}},
         )
     while not stop.wait(1.0):
