@@ -95,8 +95,9 @@ class Diagnosis:
 
 
 def figures_hint(account: str, snapshot: Snapshot) -> tuple[int, str] | None:
-    """(log level, text) when no record carries a recognised figure (warn) or some
-    metrics are fed by none (info); None when every metric is fed or nothing came."""
+    """(log level, text) when no record carries a recognised figure, or some metrics are
+    fed by none while unmapped numeric fields came that may hold them (warn; info when
+    there is nothing to map); None when every metric is fed or nothing came."""
     records = snapshot.record_count
     if records == 0:
         return None
@@ -120,7 +121,7 @@ def figures_hint(account: str, snapshot: Snapshot) -> tuple[int, str] | None:
             f"account {account}: no record carried {', '.join(missing)}, and the account "
             "sent no other numeric field: those metrics stay absent"
         )
-    return logging.INFO, (
+    return logging.WARNING, (
         f"account {account}: no record carried {', '.join(missing)}; numeric fields not "
         f"mapped: {listed}; if one of them holds such a figure, map it with {example}"
     )

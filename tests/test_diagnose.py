@@ -122,6 +122,7 @@ def test_partial_coverage_names_the_metrics_never_fed(
         "htmlopens; if one of them holds such a figure, map it with "
         "field_map: {forwardcount: opens}"
     ) in stderr
+    assert "level=warn" in next(line for line in stderr.splitlines() if "forwardcount" in line)
 
 
 def test_field_map_wins_over_the_default_fields() -> None:
