@@ -463,14 +463,18 @@ def dashboard(
 
 
 def alert_annotation() -> Json:
-    """The Pinpointe alerts firing, as annotations on every time series."""
+    """The Pinpointe alerts firing, as annotations on every time series: those of the
+    selected accounts, and those without an account label (exporter down, target or
+    metrics missing, shard missing, reload failed), which concern every account.
+    (`$account|`: a multi-value selection is formatted as `(a|b)`, "All" as `.+`; the
+    empty alternative matches a missing label.)"""
     return {
         "name": "Pinpointe alerts",
         "datasource": DATASOURCE,
         "enable": True,
         "hide": False,
         "iconColor": "red",
-        "expr": 'ALERTS{alertstate="firing", alertname=~"Pinpointe.+", account=~"$account"}',
+        "expr": 'ALERTS{alertstate="firing", alertname=~"Pinpointe.+", account=~"$account|"}',
         "step": "1m",
         "titleFormat": "{{alertname}}",
         "tagKeys": "severity,account,autoresponder_name",

@@ -361,3 +361,47 @@ def test_autoresponder_variable_selects_by_id_and_shows_the_name() -> None:
     match = re.search(regex, line)
     assert match and match.group("value") == "12", regex
     assert match.group("text") == 'Welcome \\"A\\"'
+
+
+def test_alert_annotations_include_the_alerts_without_an_account(tmp_path: Path) -> None:
+    """The annotation query, with one account selected, shows that account's alerts and
+    the exporter-wide ones that have no account label (PinpointeExporterDown, ...), not
+    another account's. promtool evaluates it on ALERTS series."""
+    tool = require_tool("promtool", SYSTEM_DEPS)
+    firing = 'ALERTS{{alertstate="firing",alertname="{}",severity="{}"{}}}'
+    series = {
+        "down": firing.format(
+            "PinpointeExporterDown", "critical", ',job="pinpointe",instance="e:9863"'
+        ),
+        "missing": firing.format("PinpointeExporterTargetMissing", "critical", ""),
+        "acme": firing.format("PinpointeHighBounceRate", "warning", ',account="acme"'),
+        "beta": firing.format("PinpointeHighBounceRate", "warning", ',account="beta"'),
+    }
+    for dash in dashboards():
+        annotation = next(a for a in dash["annotations"]["list"] if "ALERTS{" in a.get("expr", ""))
+        for selected in ("acme", "(acme|gamma)", ".+"):
+            expr = GEN.substitute(annotation["expr"], {"account": selected})
+            shown = ("down", "missing", "acme") + (("beta",) if selected == ".+" else ())
+            test = {
+                "tests": [
+                    {
+                        "interval": "1m",
+                        "input_series": [{"series": s, "values": "1x5"} for s in series.values()],
+                        "promql_expr_test": [
+                            {
+                                "expr": expr,
+                                "eval_time": "2m",
+                                "exp_samples": [
+                                    {"labels": series[key], "value": 1} for key in shown
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            }
+            path = tmp_path / "annotation_test.yml"
+            path.write_text(yaml.safe_dump(test))
+            result = subprocess.run(
+                [tool, "test", "rules", str(path)], capture_output=True, text=True, check=False
+            )
+            assert result.returncode == 0, f"{dash['title']} {selected}: {result.stdout}"
