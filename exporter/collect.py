@@ -43,7 +43,7 @@ class AccountFetcher:
         unmapped: set[str] = set()
         warnings: list[str] = []
         pages = duplicates = 0
-        budget = _ExpositionBudget(self.account.name, self.account.max_exposition_size)
+        budget = _PollBudget(self.account.name, self.account.max_exposition_size)
         self.client.begin_poll()
         for grouping in self.account.groupings:
             batch = _Batch(self.mapper, budget, per_send=grouping == "send")
@@ -64,6 +64,7 @@ class AccountFetcher:
             duplicates += dropped
             if batch.per_send:
                 unique = _newest_sends(unique, self.account.max_sends_per_autoresponder)
+            budget.publish(unique)
             groupings.append(
                 GroupingData(grouping, tuple(unique), batch.skipped, len(batch.truncated))
             )
@@ -93,6 +94,7 @@ class AccountFetcher:
                 batch.absorb(probe)
                 warnings.extend(result.warnings)
                 return pages
+            batch.budget.release(probe.held)  # fetched again, one autoresponder at a time
             self._all_pages[grouping] = len(selectors)
         for selector in selectors:
             result = self.client.fetch(grouping, batch.add, selector)
@@ -120,33 +122,54 @@ class AccountFetcher:
         return chosen
 
 
-class _ExpositionBudget:
-    """What the records of one poll would take on /metrics, every grouping together,
-    counted as they arrive: over max_exposition_size the poll fails before the records
-    (many pages each within their own bound) add up to more than memory can hold."""
+class _PollBudget:
+    """max_exposition_size, applied twice. While the pages arrive: what the fetched records
+    take in memory, so that many pages, each within its own bound, cannot add up to more
+    than memory holds (a record held costs far less than its series rendered, so records
+    that selection, de-duplication or max_sends_per_autoresponder drop later do not count
+    as published). Once a grouping is complete: what the records kept will put on
+    /metrics, every grouping together, before anything is rendered."""
 
     def __init__(self, account: str, bound: int) -> None:
         self.account = account
         self.bound = bound
-        self.spent = 0
+        self.held = 0
+        self.published = 0
 
-    def spend(self, record: Record) -> None:
-        self.spent += record.exposition_bytes(self.account)
-        if self.spent > self.bound:
+    def hold(self, record: Record) -> int:
+        size = record.memory_bytes()
+        self.held += size
+        if self.held > self.bound:
+            raise PollError(
+                Reason.INVALID_RESPONSE,
+                f"the records fetched in this poll take more than {format_size(self.bound)} "
+                f"of memory; {_RAISE_IT}",
+            )
+        return size
+
+    def release(self, size: int) -> None:
+        self.held -= size
+
+    def publish(self, records: Iterable[Record]) -> None:
+        self.published += sum(record.exposition_bytes(self.account) for record in records)
+        if self.published > self.bound:
             raise PollError(
                 Reason.INVALID_RESPONSE,
                 f"the records of this poll would take more than {format_size(self.bound)} "
-                "on /metrics (max_exposition_size; raise it if the account really has that "
-                "many autoresponders and sends)",
+                f"on /metrics; {_RAISE_IT}",
             )
+
+
+_RAISE_IT = "raise max_exposition_size if the account really has that many autoresponders and sends"
 
 
 class _Batch:
     """Normalises raw records page by page as they arrive."""
 
-    def __init__(self, mapper: FieldMapper, budget: _ExpositionBudget, per_send: bool) -> None:
+    def __init__(self, mapper: FieldMapper, budget: _PollBudget, per_send: bool) -> None:
         self.mapper = mapper
         self.budget = budget
+        self.held = 0  # bytes of memory its records hold, as the budget counts them
         self.per_send = per_send
         self.records: list[Record] = []
         self.unmapped: set[str] = set()
@@ -165,7 +188,7 @@ class _Batch:
             if result.unmapped:
                 self.unmapped.update(result.unmapped)
             if result.record is not None:
-                self.budget.spend(result.record)
+                self.held += self.budget.hold(result.record)
                 self.records.append(result.record)
                 valid += 1
                 if result.truncated:
@@ -200,6 +223,7 @@ class _Batch:
 
     def absorb(self, other: _Batch) -> None:
         self.records.extend(other.records)
+        self.held += other.held
         self.unmapped.update(other.unmapped)
         self.skipped += other.skipped
         self.invalid += other.invalid

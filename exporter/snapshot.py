@@ -27,6 +27,15 @@ METRIC_KEYS: tuple[str, ...] = tuple(DEFAULT_FIELDS)
 # A sample line without its label values: the longest family name, the label names,
 # quotes, bounce_type and a value (129 bytes in the longest line).
 SAMPLE_LINE_BYTES = 130
+# A Record object without its label values: the object, its strings' headers, the
+# packed values.
+RECORD_BYTES = 384
+
+
+def escaped_length(value: str) -> int:
+    """Bytes of a label value in the exposition: UTF-8, with \\, " and newline escaped."""
+    size = len(value) if value.isascii() else len(value.encode())
+    return size + value.count("\\") + value.count('"') + value.count("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +62,21 @@ class Record:
     def exposition_bytes(self, account: str) -> int:
         """About the bytes its series take on /metrics (text format), a little more
         rather than less: a series per value (and the send's start time), each its
-        label values plus the rest of a sample line."""
-        labels = len(account) + len(self.autoresponder_id) + len(self.autoresponder_name)
-        series = len(self.keys)
-        if self.send_id is not None:
-            labels += len(self.send_id)
-            series += 1
+        label values (UTF-8, escaped) plus the rest of a sample line."""
+        labels = self.label_bytes() + escaped_length(account)
+        series = len(self.keys) + (self.send_id is not None)
         return series * (SAMPLE_LINE_BYTES + labels)
+
+    def memory_bytes(self) -> int:
+        """About what the record takes in memory while a poll collects it."""
+        return RECORD_BYTES + self.label_bytes()
+
+    def label_bytes(self) -> int:
+        return (
+            escaped_length(self.autoresponder_id)
+            + escaped_length(self.autoresponder_name)
+            + escaped_length(self.send_id or "")
+        )
 
     def key(self) -> tuple[str, ...]:
         identity = self.autoresponder_id or f"name:{self.autoresponder_name}"

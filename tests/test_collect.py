@@ -12,9 +12,12 @@ import pytest
 
 from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Selector
+from exporter.fields import FieldMapper
 from exporter.metrics import render_engagement
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
+from exporter.sizes import format_size
+from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import account_settings
 
 StartSimulator = Callable[..., Simulator]
@@ -90,13 +93,17 @@ def test_few_configured_autoresponders_are_one_request_each_after_the_first_prob
 def test_max_exposition_size_is_what_the_poll_would_put_on_metrics(
     simulator: StartSimulator,
 ) -> None:
-    """The estimate counted against max_exposition_size is at least the rendered series and
-    not much more; a bound below it fails the poll before it ends, with the key named."""
+    """Against max_exposition_size: the kept records' series once a grouping is complete
+    (the estimate is at least what is rendered, and not much more), and while the pages
+    arrive, what the fetched records hold in memory."""
     sim = simulator(SimAccount(token=TOKEN, autoresponders=300, sends_per_autoresponder=4))
-    account = account_for(sim, groupings=("autoresponder", "send"), page_size=100)
+    account = account_for(
+        sim, groupings=("autoresponder", "send"), page_size=100, max_sends_per_autoresponder=1
+    )
     client = PinpointeClient(account)
     try:
         snapshot = AccountFetcher(account, client).fetch_snapshot()
+        assert [len(g.records) for g in snapshot.groupings] == [300, 300]
         rendered = sum(len(chunk.data) for chunk in render_engagement("demo", snapshot).values())
         estimate = sum(
             record.exposition_bytes("demo")
@@ -104,13 +111,48 @@ def test_max_exposition_size_is_what_the_poll_would_put_on_metrics(
             for record in group.records
         )
         assert rendered <= estimate <= 1.25 * rendered, (rendered, estimate)
-        requests_before = sim.request_count("demo")
-        small = replace(account, max_exposition_size=estimate // 2)
+        # The 900 older sends dropped by max_sends_per_autoresponder do not count.
+        just_enough = replace(account, max_exposition_size=estimate)
+        assert AccountFetcher(just_enough, client).fetch_snapshot().record_count == 600
+        too_small = replace(account, max_exposition_size=estimate - 1)
         with pytest.raises(PollError) as raised:
-            AccountFetcher(small, client).fetch_snapshot()
+            AccountFetcher(too_small, client).fetch_snapshot()
         assert raised.value.reason == "invalid_response"
-        assert "max_exposition_size" in raised.value.message
-        # it stopped at the page that crossed the bound, not after the whole poll
-        assert sim.request_count("demo") - requests_before < requests_before
+        assert raised.value.message == (
+            f"the records of this poll would take more than {format_size(estimate - 1)} on "
+            "/metrics; "
+            "raise max_exposition_size if the account really has that many autoresponders "
+            "and sends"
+        )
+        # A bound smaller than one page of records held ends the poll at that page.
+        requests_before = sim.request_count("demo")
+        tiny = replace(account, max_exposition_size=8 * 1024)
+        with pytest.raises(PollError) as raised:
+            AccountFetcher(tiny, client).fetch_snapshot()
+        assert raised.value.message.startswith(
+            "the records fetched in this poll take more than 8KiB of memory; raise "
+            "max_exposition_size"
+        )
+        assert sim.request_count("demo") - requests_before == 1
     finally:
         client.close()
+
+
+def test_the_estimate_counts_the_bytes_of_escaped_utf8_label_values() -> None:
+    """Names of emoji, CJK, backslashes, quotes and newlines cost more bytes than
+    characters on /metrics; the estimate must not be gamed low by them."""
+    mapper = FieldMapper()
+    names = ["😀" * 300, "漢字" * 200, "\\" * 300, '"' * 300, "\n" * 300, "plain name"]
+    records = []
+    for index, name in enumerate(names):
+        raw = {"autoresponderid": f"{index}😀", "autorespondername": name, "sendsize": 1}
+        record = mapper.normalise({**raw, "emailopens": 1, "bouncecount_hard": 1}, False).record
+        assert record is not None
+        records.append(record)
+    snapshot = Snapshot((GroupingData("autoresponder", tuple(records), 0),), frozenset(), 1, ())
+    rendered = render_engagement("acme", snapshot)
+    for record in records:
+        alone = Snapshot((GroupingData("autoresponder", (record,), 0),), frozenset(), 1, ())
+        size = sum(len(chunk.data) for chunk in render_engagement("acme", alone).values())
+        assert size <= record.exposition_bytes("acme") <= 1.6 * size, record.autoresponder_name
+    assert rendered
