@@ -63,13 +63,20 @@ class Labels:
     def __init__(self, limit: int = DEFAULT_MAX_LABEL_LENGTH, secrets: Iterable[str] = ()) -> None:
         self.limit = max(limit, len(TRUNCATED) + 1)
         self.secrets = tuple(secret for secret in secrets if secret)
+        # In any letter case: a server may fold a name's case (and field names are folded
+        # here), so the token's capitals must not decide whether it is published.
+        longest_first = sorted(self.secrets, key=len, reverse=True)
+        self._secret = (
+            re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
+            if longest_first
+            else None
+        )
 
     def clean(self, value: str) -> tuple[str, bool]:
         """The value to publish, and whether it had to be truncated."""
         value = clean_label(value)
-        for secret in self.secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
+        if self._secret is not None:
+            value = self._secret.sub(REDACTED, value)
         if len(value) <= self.limit:
             return value, False
         return value[: self.limit - len(TRUNCATED)] + TRUNCATED, True

@@ -257,6 +257,8 @@ def test_a_usertoken_with_capitals_in_a_field_name_is_redacted() -> None:
     raw = {"autoresponderid": 1, "autorespondername": "a", "sendsize": 1, token.reveal(): 5}
     unmapped = mapper.normalise(raw, per_send=False).unmapped
     assert unmapped == {"<redacted>"}
-    assert Labels(secrets=token.forms()).clean("x tok-upper-secret-9f8e7d y")[0] == (
-        "x <redacted> y"
-    )
+    labels = Labels(secrets=token.forms())
+    for folded in ("tok-upper-secret-9f8e7d", "TOK-UPPER-SECRET-9F8E7D", "tOK-upper-SECRET-9f8e7d"):
+        assert labels.clean(f"x {folded} y")[0] == "x <redacted> y", folded
+    shouted = {"autoresponderid": 1, "sendsize": 1, "X_" + token.reveal().upper(): 5}
+    assert mapper.normalise(shouted, per_send=False).unmapped == {"x_<redacted>"}
