@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             followed = followed_flags(args.healthcheck_pid)
             if followed is not None:
-                listen_address, web_config_file = followed
+                pid, listen_address, web_config_file = followed
+                print(f"following the web flags of pid {pid}", file=sys.stderr)
         return run(
             listen_address,
             web_config_file,

@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinpointe-exporter",
         description="Prometheus exporter for Pinpointe autoresponder results.",
+        allow_abbrev=False,  # as Prometheus' own flags; --healthcheck tells given flags apart
     )
     config = parser.add_argument_group("configuration")
     config.add_argument(

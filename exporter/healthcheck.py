@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import io
 import os
 import ssl
 from dataclasses import dataclass
@@ -151,10 +152,11 @@ def run(listen_address: str, web_config_file: str | None, credentials: Credentia
     return 0 if healthy else 1
 
 
-def followed_flags(pid: int) -> tuple[str, str | None] | None:
-    """(--web.listen-address, --web.config.file) of the exporter running as ``pid`` or as
-    one of its children, or None if neither is pinpointe-exporter. A relative web config
-    path is made absolute from that process's working directory."""
+def followed_flags(pid: int) -> tuple[int, str, str | None] | None:
+    """(the process followed, its --web.listen-address, its --web.config.file): the
+    exporter running as ``pid``, or else as a child of it, under this probe's own user;
+    None if there is none. A relative web config path is made absolute from that
+    process's working directory."""
     from exporter.flags import build_parser
 
     for candidate in (pid, *_children(pid)):
@@ -162,53 +164,67 @@ def followed_flags(pid: int) -> tuple[str, str | None] | None:
         if argv is None:
             continue
         try:
-            args, _ = build_parser().parse_known_args(argv)
+            with contextlib.redirect_stderr(io.StringIO()):
+                args, _ = build_parser().parse_known_args(argv)
         except SystemExit:
-            return None
+            continue
         web_config_file: str | None = args.web_config_file
         if web_config_file and not os.path.isabs(web_config_file):
             with contextlib.suppress(OSError):
                 web_config_file = os.path.join(
                     os.readlink(f"/proc/{candidate}/cwd"), web_config_file
                 )
-        return args.listen_address, web_config_file
+        return candidate, args.listen_address, web_config_file
     return None
 
 
 def _exporter_argv(pid: int) -> list[str] | None:
-    """The arguments after ``pinpointe-exporter`` (or ``python -m exporter``) in the
-    command line of ``pid``; None if it is another program or cannot be read."""
+    """The flags of ``pid`` if it is pinpointe-exporter (the console script, or a Python
+    running it or ``-m exporter``) run by this user; None otherwise."""
     try:
+        if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+            return None
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
     argv = raw.decode("utf-8", "replace").split("\0")[:-1]
-    for index, arg in enumerate(argv):
+    if not argv:
+        return None
+    program = os.path.basename(argv[0])
+    if program == "pinpointe-exporter":
+        return argv[1:]
+    if not program.startswith("python"):
+        return None
+    for index in range(1, len(argv)):
+        arg = argv[index]
         if os.path.basename(arg) == "pinpointe-exporter":
             return argv[index + 1 :]
-        if arg == "-m" and argv[index + 1 : index + 2] == ["exporter"]:
-            return argv[index + 2 :]
+        if arg == "-m":
+            return argv[index + 2 :] if argv[index + 1 : index + 2] == ["exporter"] else None
+        if not arg.startswith("-"):
+            return None
     return None
 
 
 def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc/*/stat, which every kernel has)."""
     children: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return children
-    for task in tasks:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        children.extend(int(child) for child in text.split())
-    return children
+        fields = stat.rpartition(")")[2].split()  # the name may hold spaces and ")"
+        if len(fields) > 1 and fields[1] == str(pid):
+            children.append(int(entry))
+    return sorted(children)
 
 
 def _client_context(web_config_file: str, credentials: Credentials) -> ssl.SSLContext:
     try:
-        certificate, client_auth_type = _server_tls(web_config_file)
+        certificate, client_auth_type, sans = _server_tls(web_config_file)
     except (OSError, ValueError) as exc:
         raise ProbeError(f"{web_config_file}: cannot read the server certificate: {exc}") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -228,7 +244,9 @@ def _client_context(web_config_file: str, credentials: Credentials) -> ssl.SSLCo
             context.load_cert_chain(credentials.cert_file, credentials.key_file)
         except (OSError, ssl.SSLError) as exc:
             raise ProbeError(f"cannot load the client certificate: {exc}") from None
-    elif client_auth_type == "RequireAndVerifyClientCert":
+    elif client_auth_type == "RequireAndVerifyClientCert" or (
+        client_auth_type == "VerifyClientCertIfGiven" and sans
+    ):
         raise ProbeError(
             f"{web_config_file} requires a client certificate: give --healthcheck.cert-file "
             "and --healthcheck.key-file (one the client_ca trusts)"
@@ -236,19 +254,21 @@ def _client_context(web_config_file: str, credentials: Credentials) -> ssl.SSLCo
     return context
 
 
-def _server_tls(web_config_file: str) -> tuple[str, str]:
+def _server_tls(web_config_file: str) -> tuple[str, str, bool]:
     """From the web config (load_web_config has validated it): the PEM of
     tls_server_config.cert or of the file cert_file names (relative names are relative
-    to the web config file, as for the server), and client_auth_type."""
+    to the web config file, as for the server), client_auth_type, and whether
+    client_allowed_sans is set."""
     document: Any = yaml.safe_load(Path(web_config_file).read_text(encoding="utf-8"))
     tls = document["tls_server_config"]
     client_auth_type = str(tls.get("client_auth_type") or "NoClientCert")
+    sans = bool(tls.get("client_allowed_sans"))
     if tls.get("cert"):
-        return str(tls["cert"]), client_auth_type
+        return str(tls["cert"]), client_auth_type, sans
     path = Path(tls["cert_file"])
     if not path.is_absolute():
         path = Path(web_config_file).parent / path
-    return path.read_text(encoding="ascii"), client_auth_type
+    return path.read_text(encoding="ascii"), client_auth_type, sans
 
 
 def _authorization(web: WebConfig | None, credentials: Credentials) -> str:

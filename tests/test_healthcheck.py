@@ -250,6 +250,24 @@ def test_without_web_flags_it_follows_the_exporter_of_the_container(
         assert proc.stdout.startswith(f"healthy: {scheme}://{server.address}/-/healthy: "), (
             proc.stdout
         )
+        assert proc.stderr == f"following the web flags of pid {server.handle.process.pid}\n"
+    # Another program that merely names pinpointe-exporter in its arguments is not followed.
+    address = servers["tls"].address
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "/opt/pinpointe-exporter",
+            f"--web.listen-address={address}",
+        ]
+    )
+    try:
+        proc = healthcheck(f"--healthcheck.pid={other.pid}")
+        assert "http://127.0.0.1:9863/-/healthy" in proc.stdout and proc.stderr == ""
+    finally:
+        other.kill()
+        other.wait()
     # Flags given to the probe win: nothing is followed.
     tls = servers["tls"]
     proc = healthcheck(
