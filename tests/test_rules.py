@@ -78,7 +78,7 @@ def test_there_are_promtool_unit_tests() -> None:
 
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda path: path.name)
 def test_promtool_unit_tests_pass(test_file: Path) -> None:
-    """One promtool per file, so the two-week scenario files run side by side."""
+    """One promtool per file, so a failure names its file."""
     proc = subprocess.run(
         [promtool(), "test", "rules", str(test_file)],
         capture_output=True,
