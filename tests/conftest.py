@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -304,6 +305,10 @@ def exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
         handle.stop()
 
 
+# The start line's address, in logfmt (address=127.0.0.1:PORT) or JSON ("address": "...").
+_STARTED_ON = re.compile(r'pinpointe-exporter started.*?address"?[=:] ?"?127\.0\.0\.1:(\d+)')
+
+
 def spawn_exporter(
     directory: Path,
     config: dict[str, Any] | None,
@@ -320,7 +325,6 @@ def spawn_exporter(
     ``preexec_fn`` runs in the child before the exporter starts (e.g. to set rlimits).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     index = len(list(directory.glob("spawned-*.log")))
     config_path = directory / f"spawned-{index}.yaml"
     if config is not None:
@@ -333,7 +337,9 @@ def spawn_exporter(
                 "-m",
                 "exporter",
                 f"--config.file={config_path}",
-                f"--web.listen-address=127.0.0.1:{port}",
+                # Port 0, read back from the start line: a port picked here and bound
+                # later could be taken meanwhile by another xdist worker's process.
+                "--web.listen-address=127.0.0.1:0",
                 *args,
             ],
             stdout=log_file,
@@ -342,12 +348,17 @@ def spawn_exporter(
             env={**os.environ, **(env or {})},
             preexec_fn=preexec_fn,
         )
-    handle = ExporterProcess(process, port, log_path, config_path)
+    handle = ExporterProcess(process, 0, log_path, config_path)
     probe = ready or (lambda h: h.get("/-/ready").status_code == 200)
 
     def serving() -> bool:
         if process.poll() is not None:
             pytest.fail(f"exporter exited with {process.returncode}:\n{handle.logs()}")
+        if not handle.port:
+            started = _STARTED_ON.search(handle.logs())
+            if started is None:
+                return False
+            handle.port = int(started.group(1))
         return probe(handle)
 
     try:

@@ -82,7 +82,8 @@ class Server:
 
 
 def _serve(directory: Path, web: dict[str, object] | None) -> Server:
-    args = ["--demo"]
+    # A port of its own on the command line, which the probe reads when it follows it.
+    args = ["--demo", f"--web.listen-address=127.0.0.1:{free_port()}"]
     path = None
     if web is not None:
         path = _web_config(directory, f"web-{len(list(directory.glob('web-*')))}.yml", web)
