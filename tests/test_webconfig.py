@@ -181,24 +181,13 @@ def test_mutual_tls_requires_a_verified_client_certificate(pki: Pki, secured: St
         requests.get(https(handle, "/-/healthy"), verify=str(pki.ca_file), timeout=10)
 
 
-def test_client_allowed_sans(pki: Pki, secured: StartSecured) -> None:
+@pytest.mark.parametrize("auth_type", ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"])
+def test_client_allowed_sans(pki: Pki, secured: StartSecured, auth_type: str) -> None:
+    """A client certificate must name an allowed SAN; with VerifyClientCertIfGiven, as with
+    exporter-toolkit, a client without a certificate is then refused too."""
     web = tls_config(
         pki,
-        client_auth_type="RequireAndVerifyClientCert",
-        client_ca_file=str(pki.client_ca_file),
-        client_allowed_sans=["prometheus.example.com"],
-    )
-    handle = secured(web, verify=str(pki.ca_file), cert=str(pki.client_pem))
-    assert requests.get(https(handle), verify=str(pki.ca_file), cert=str(pki.client_pem)).ok
-    with pytest.raises(requests.exceptions.ConnectionError):
-        requests.get(https(handle), verify=str(pki.ca_file), cert=str(pki.other_san_pem))
-
-
-def test_client_allowed_sans_with_a_certificate_if_given(pki: Pki, secured: StartSecured) -> None:
-    """As with exporter-toolkit: the SAN check then refuses clients without a certificate."""
-    web = tls_config(
-        pki,
-        client_auth_type="VerifyClientCertIfGiven",
+        client_auth_type=auth_type,
         client_ca_file=str(pki.client_ca_file),
         client_allowed_sans=["prometheus.example.com"],
     )
@@ -207,6 +196,9 @@ def test_client_allowed_sans_with_a_certificate_if_given(pki: Pki, secured: Star
     for cert in (str(pki.other_san_pem), None):
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.get(https(handle), verify=str(pki.ca_file), cert=cert)
+
+
+def test_client_allowed_sans_without_client_certificates_is_refused(pki: Pki) -> None:
     refused = tls_config(pki, client_allowed_sans=["prometheus.example.com"])
     with pytest.raises(WebConfigError, match="has no effect without client certificates"):
         parse_web_config(yaml.safe_dump(refused), "web.yml")
