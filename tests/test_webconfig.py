@@ -98,7 +98,11 @@ def secured(tmp_path: Path) -> Iterator[StartSecured]:
     started: list[ExporterProcess] = []
 
     def start(
-        web: dict[str, Any], scheme: str = "https", probe_path: str = "/-/ready", **probe: Any
+        web: dict[str, Any],
+        scheme: str = "https",
+        probe_path: str = "/-/ready",
+        args: tuple[str, ...] = (),
+        **probe: Any,
     ) -> ExporterProcess:
         path = tmp_path / f"web-{len(started)}.yml"
         path.write_text(yaml.safe_dump(web))
@@ -107,7 +111,9 @@ def secured(tmp_path: Path) -> Iterator[StartSecured]:
             url = f"{scheme}://127.0.0.1:{handle.port}{probe_path}"
             return requests.get(url, timeout=5, **probe).status_code == 200
 
-        handle = spawn_exporter(tmp_path, None, "--demo", f"--web.config.file={path}", ready=ready)
+        handle = spawn_exporter(
+            tmp_path, None, "--demo", f"--web.config.file={path}", *args, ready=ready
+        )
         started.append(handle)
         return handle
 
@@ -202,6 +208,19 @@ def test_client_allowed_sans_without_client_certificates_is_refused(pki: Pki) ->
     refused = tls_config(pki, client_allowed_sans=["prometheus.example.com"])
     with pytest.raises(WebConfigError, match="has no effect without client certificates"):
         parse_web_config(yaml.safe_dump(refused), "web.yml")
+
+
+def test_the_lifecycle_api_takes_tls_and_basic_auth(pki: Pki, secured: StartSecured) -> None:
+    web = {**tls_config(pki), "basic_auth_users": {"ops": bcrypt_hash(PASSWORD)}}
+    auth = ("ops", PASSWORD)
+    handle = secured(web, args=("--web.enable-lifecycle",), verify=str(pki.ca_file), auth=auth)
+    reload_url = https(handle, "/-/reload")
+    refused = requests.post(reload_url, verify=str(pki.ca_file), timeout=10)
+    assert refused.status_code == 401 and "reloaded" not in refused.text
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(f"http://127.0.0.1:{handle.port}/-/reload", auth=auth, timeout=10)
+    done = requests.post(reload_url, verify=str(pki.ca_file), auth=auth, timeout=10)
+    assert done.status_code == 200 and done.text.startswith("configuration reloaded"), done.text
 
 
 def test_basic_auth(tmp_path: Path, secured: StartSecured) -> None:
