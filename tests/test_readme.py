@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import run_exporter
+from tests.conftest import ExporterProcess, run_exporter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,3 +41,16 @@ def test_readme_quick_start_commands_exist() -> None:
     assert f"```sh\n{ci}\n```" in readme
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_the_status_api_example_has_the_keys_the_exporter_serves(
+    exporter: Callable[..., ExporterProcess],
+) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"`/api/v1/status` serves the same facts.*?```json\n(.*?)```", text, re.S)
+    assert block, "the README's /api/v1/status example is gone"
+    example = json.loads(block.group(1))
+    served = exporter(None, "--demo").get("/api/v1/status").json()
+    assert list(example) == list(served)
+    assert list(example["config"]) == list(served["config"])
+    assert list(example["accounts"][0]) == list(served["accounts"][0])
