@@ -90,6 +90,19 @@ def proc_stats(pid: int) -> tuple[int, int, int]:
     return rss, threads, fds
 
 
+def wait_for_connections_released(
+    pid: int, threads_before: int, fds_before: int, timeout: float, what: str
+) -> None:
+    """Wait until a server's threads and descriptors are back near their count before its
+    connections were opened (the demo's own poller connection may come and go)."""
+
+    def released() -> bool:
+        _, threads, fds = proc_stats(pid)
+        return threads <= threads_before + 2 and fds <= fds_before + 3
+
+    wait_for(released, timeout=timeout, what=what)
+
+
 def raw_exchange(port: int, request: bytes) -> bytes:
     """Send bytes, read until the server closes. A server that refuses early may close
     (or reset) before everything is sent: what it answered, if anything, is returned."""

@@ -20,7 +20,7 @@ from tests.conftest import (
     raw_exchange,
     spawn_exporter,
     status_of,
-    wait_for,
+    wait_for_connections_released,
     write_server_cert,
 )
 
@@ -177,12 +177,10 @@ def test_stalled_tls_handshakes_do_not_block_https_scrapes(tmp_path: Path) -> No
             sock.close()
 
         # the server let go of the abandoned connections and their threads (within the
-        # 10 s handshake timeout at worst); the demo's own poller connection may come and go
-        def released() -> bool:
-            _, threads, fds = proc_stats(handle.process.pid)
-            return threads <= threads_before + 2 and fds <= fds_before + 3
-
-        wait_for(released, timeout=40, what="the stalled connections to be released")
+        # 10 s handshake timeout at worst)
+        wait_for_connections_released(
+            handle.process.pid, threads_before, fds_before, 40, "the stalled connections to go"
+        )
     finally:
         for sock in stalled:
             sock.close()

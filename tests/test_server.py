@@ -37,6 +37,7 @@ from tests.conftest import (
     spawn_exporter,
     status_of,
     wait_for,
+    wait_for_connections_released,
 )
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -332,11 +333,9 @@ def test_slowloris_sockets_are_capped_cut_and_do_not_block_a_scrape(tmp_path: Pa
         assert trickle_until_closed(attackers, 60) == 0
         assert requests.get(handle.url + "/-/healthy", timeout=10).status_code == 200
 
-        def released() -> bool:
-            _, threads, fds = proc_stats(pid)
-            return threads <= threads_0 + 2 and fds <= fds_0 + 3
-
-        wait_for(released, timeout=30, what="the connections' threads and descriptors to go")
+        wait_for_connections_released(
+            pid, threads_0, fds_0, 30, "the connections' threads and descriptors to go"
+        )
     finally:
         for sock in attackers:
             sock.close()
