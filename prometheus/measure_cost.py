@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure what the rules of rules.yml and alerts.yml read per evaluation.
 
-    python prometheus/measure_cost.py [--autoresponders 5] [--rules-dir prometheus]
+    .venv/bin/python prometheus/measure_cost.py [--autoresponders 5] [--rules-dir prometheus]
 
 Backfills a fresh Prometheus TSDB with 8 days and 2 hours of 1-minute samples (the
 scrape interval of prometheus/prometheus.yml) of every engagement series of N
@@ -28,33 +28,27 @@ from typing import Any
 import requests
 import yaml
 
+from exporter.families import ENGAGEMENT
+
 STEP = 60
 SPAN = (8 * 24 + 2) * 3600
-FAMILIES = (
-    "recipients",
-    "opens",
-    "unique_opens",
-    "clicks",
-    "unique_clicks",
-    "forwards",
-    "unsubscribes",
-    "complaints",
-)
 
 
 def openmetrics(autoresponders: int, end: int) -> str:
+    # family -> its series' extra labels, as exporter/families.py exposes them
+    families: dict[str, list[str]] = {}
+    for suffix, extra, _ in ENGAGEMENT.values():
+        families.setdefault(f"pinpointe_autoresponder_{suffix}", []).append(extra)
     lines: list[str] = []
     start = end - SPAN
-    for family in (*FAMILIES, "bounces"):
-        name = f"pinpointe_autoresponder_{family}"
+    for name, extras in families.items():
         lines.append(f"# TYPE {name} gauge")
-        kinds = ("soft", "hard", "unknown") if family == "bounces" else ("",)
         for ar in range(1, autoresponders + 1):
-            for kind in kinds:
-                extra = f',bounce_type="{kind}"' if kind else ""
+            for extra in extras:
                 labels = (
                     f'job="pinpointe",instance="exporter:9863",account="acme",'
-                    f'autoresponder_id="{ar}",autoresponder_name="AR {ar}"{extra}'
+                    f'autoresponder_id="{ar}",autoresponder_name="AR {ar}"'
+                    + (f",{extra}" if extra else "")
                 )
                 for i, ts in enumerate(range(start, end + 1, STEP)):
                     lines.append(f"{name}{{{labels}}} {1000 + i // 5} {ts}")
