@@ -561,6 +561,15 @@ SEVERITY_MAPPINGS = [
 ]
 
 
+def _placeholder_row(label: str, text: str) -> str:
+    """Appended to a table's query: one row per selected account with ``label`` set to
+    ``text``, for the accounts the query has nothing for (so an empty table says so)."""
+    return (
+        f"or on (account)\nlabel_replace(0 * max by (account) (pinpointe_up{{{ACC}}}), "
+        f'"{label}", "{text}", "", "")'
+    )
+
+
 def overview() -> list[Json]:
     """The first screen: is everything OK, and which autoresponder is in trouble?"""
     firing = table(
@@ -571,8 +580,7 @@ def overview() -> list[Json]:
         [
             target(
                 f'{FIRING}, account=~"$account"}}\nor\n{FIRING}, account=""}}\n'
-                f"or on (account)\nlabel_replace(0 * max by (account) (pinpointe_up{{{ACC}}}), "
-                f'"alertname", "(none firing)", "", "")',
+                + _placeholder_row("alertname", "(none firing)"),
                 ref="A",
                 instant=True,
                 fmt="table",
@@ -1201,9 +1209,8 @@ def exporter_dashboard() -> Json:
             "account's field_map. A row '(none)' means every numeric field is mapped.",
             [
                 target(
-                    f"pinpointe_unmapped_field_info{{{ACC}}}\nor on (account)\n"
-                    f"label_replace(0 * max by (account) (pinpointe_up{{{ACC}}}), "
-                    f'"field", "(none)", "", "")',
+                    f"pinpointe_unmapped_field_info{{{ACC}}}\n"
+                    + _placeholder_row("field", "(none)"),
                     ref="A",
                     instant=True,
                     fmt="table",
