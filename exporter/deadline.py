@@ -147,24 +147,22 @@ class _TLSConnection(_Watched, HTTPSConnection):
     pass
 
 
-class _Pool(HTTPConnectionPool):
+class _Arming(HTTPConnectionPool):
+    """Arms the current Guard before each request (every attempt of a retry included)."""
+
+    def urlopen(self, *args: Any, **kwargs: Any) -> Any:
+        guard = current()
+        if guard is not None:
+            guard.arm()
+        return super().urlopen(*args, **kwargs)
+
+
+class _Pool(_Arming):
     ConnectionCls = _Connection
 
-    def urlopen(self, *args: Any, **kwargs: Any) -> Any:
-        guard = current()
-        if guard is not None:
-            guard.arm()
-        return super().urlopen(*args, **kwargs)
 
-
-class _TLSPool(HTTPSConnectionPool):
+class _TLSPool(_Arming, HTTPSConnectionPool):
     ConnectionCls = _TLSConnection
-
-    def urlopen(self, *args: Any, **kwargs: Any) -> Any:
-        guard = current()
-        if guard is not None:
-            guard.arm()
-        return super().urlopen(*args, **kwargs)
 
 
 class GuardedAdapter(HTTPAdapter):
