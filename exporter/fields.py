@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.logs import REDACTED
+from exporter.logs import redact_secrets
 from exporter.snapshot import DEFAULT_FIELDS, METRIC_KEYS, Record
 
 ID_FIELDS = ("autoresponderid", "id")
@@ -63,20 +63,11 @@ class Labels:
     def __init__(self, limit: int = DEFAULT_MAX_LABEL_LENGTH, secrets: Iterable[str] = ()) -> None:
         self.limit = max(limit, len(TRUNCATED) + 1)
         self.secrets = tuple(secret for secret in secrets if secret)
-        # In any letter case: a server may fold a name's case (and field names are folded
-        # here), so the token's capitals must not decide whether it is published.
-        longest_first = sorted(self.secrets, key=len, reverse=True)
-        self._secret = (
-            re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
-            if longest_first
-            else None
-        )
 
     def clean(self, value: str) -> tuple[str, bool]:
         """The value to publish, and whether it had to be truncated."""
         value = clean_label(value)
-        if self._secret is not None:
-            value = self._secret.sub(REDACTED, value)
+        value = redact_secrets(value, self.secrets)
         if len(value) <= self.limit:
             return value, False
         return value[: self.limit - len(TRUNCATED)] + TRUNCATED, True

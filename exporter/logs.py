@@ -6,11 +6,13 @@ replaced in the final line, as a last line of defence behind redaction at the so
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 LEVELS = {
@@ -45,9 +47,22 @@ class _Formatter(logging.Formatter):
         elif record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         line = json.dumps(fields, default=str) if self.json_format else logfmt(fields)
-        for secret in self.secrets:
-            line = line.replace(secret, REDACTED)
-        return line
+        return redact_secrets(line, self.secrets)
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` replaced by REDACTED, in any letter case (a
+    server may fold a token's case, and field names are folded here)."""
+    pattern = _secrets_pattern(tuple(secrets))
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+@functools.lru_cache(maxsize=64)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    longest_first = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    if not longest_first:
+        return None
+    return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
 
 
 def logfmt(fields: dict[str, Any]) -> str:
@@ -102,9 +117,7 @@ MIN_SECRET_LENGTH = 6
 def redact(text: str) -> str:
     """``text`` with every registered secret replaced (for text that leaves otherwise than
     through a log line, such as an HTTP answer)."""
-    for secret in _secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    return redact_secrets(text, _secrets)
 
 
 def register_secret(secret: str) -> None:

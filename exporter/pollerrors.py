@@ -15,7 +15,7 @@ import urllib3
 
 from exporter.config import AccountConfig, format_duration
 from exporter.deadline import POLL_TIMEOUT
-from exporter.logs import REDACTED
+from exporter.logs import redact_secrets
 from exporter.reasons import Reason
 
 log = logging.getLogger("exporter.pinpointe")
@@ -126,9 +126,7 @@ def capped(account: AccountConfig, retry_after: float | None) -> float | None:
 
 
 def redact(account: AccountConfig, text: str) -> str:
-    for form in account.usertoken.forms():
-        text = text.replace(form, REDACTED)
-    return text
+    return redact_secrets(text, account.usertoken.forms())
 
 
 def describe_body(raw: bytes) -> str:

@@ -29,11 +29,10 @@ class Secret:
         return self._value
 
     def forms(self) -> tuple[str, ...]:
-        """The value as it may appear in text: raw, escaped as JSON (PHP escapes "/"),
-        and each of those lower-cased (as a server may fold a field name)."""
+        """The value as it may appear in text: raw, and escaped as JSON (PHP escapes "/").
+        Redaction matches each in any letter case (logs.redact_secrets)."""
         as_json = json.dumps(self._value)[1:-1]
-        escaped = {self._value, as_json, as_json.replace("/", "\\/")}
-        forms = escaped | {form.lower() for form in escaped}
+        forms = {self._value, as_json, as_json.replace("/", "\\/")}
         return tuple(sorted((form for form in forms if form), key=len, reverse=True))
 
     def __repr__(self) -> str:

@@ -97,6 +97,18 @@ def test_registered_secrets_are_redacted_wherever_they_appear(
     assert len(output.splitlines()) == 2  # a traceback stays on its line
 
 
+def test_secrets_are_redacted_in_any_letter_case(
+    root: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.register_secret(SECRET)
+    logs.setup("info", "logfmt")
+    folded = (SECRET.upper(), "Tok-Logs-8C1F2A", SECRET)
+    logging.getLogger("exporter.test").warning(" ".join(f"[{form}]" for form in folded))
+    output = capsys.readouterr().err
+    assert output.count(f"[{logs.REDACTED}]") == 3 and "8c1f2a" not in output.lower()
+    assert logs.redact(f"HTTP 400: {SECRET.upper()}") == f"HTTP 400: {logs.REDACTED}"
+
+
 def test_values_too_short_to_be_tokens_are_not_masked(
     root: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
