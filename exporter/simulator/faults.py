@@ -35,10 +35,6 @@ class FaultCall:
         """The normal (status, body) for this request, as it is now."""
         return self.respond(self.request)
 
-    def answer_for(self, details: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """The normal answer to this request with other ``details``."""
-        return self.respond({**self.request, "details": details})
-
     @property
     def cursor(self) -> int:
         return request_cursor(self.request)[0]
