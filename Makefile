@@ -84,12 +84,14 @@ lock: $(VENV)/.dev
 
 # The container image with its OCI labels: version from the package, revision and
 # created from the commit (so a rebuild of one commit is labelled the same).
-# PYTHON_DIGEST=sha256:... pins the base image (README: "Docker").
+# PYTHON_DIGEST=sha256:... pins the base image (README: "Docker"). ENGINE=podman builds with
+# podman (BUILDAH_FORMAT=docker: podman's default OCI format would drop the HEALTHCHECK).
+ENGINE ?= docker
 IMAGE ?= pinpointe-exporter:latest
 SOURCE ?=
 PYTHON_DIGEST ?=
 image:
-	docker build -t $(IMAGE) \
+	BUILDAH_FORMAT=docker $(ENGINE) build -t $(IMAGE) \
 	  --build-arg SOURCE="$(SOURCE)" \
 	  --build-arg VERSION="$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' exporter/__init__.py)" \
 	  --build-arg REVISION="$$(git rev-parse HEAD)" \
