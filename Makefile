@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The runtime dependencies at their floors (scripts/min-requirements), for test-min.
 MIN_VENV ?= .venv-min
 
-.PHONY: demo test test-min lint system-deps bench manifests lock image clean
+.PHONY: demo test test-min test-containers lint system-deps bench manifests lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 test: system-deps lint
 	$(BIN)/pytest $(PYTEST_PARALLEL)
 	$(MAKE) test-min
+
+# The container tests alone: the image built with podman, the Compose stack, the Kubernetes pods
+# (docs/deploy.md, "Tested with podman"). `test` runs them too, in its one pytest run, where they
+# wait on containers while the other modules use the CPU. The first run makes the stand-in base
+# images (a few minutes); later runs reuse them from ~/.cache/pinpointe-exporter.
+CONTAINER_TESTS = $(wildcard tests/integration/test_container_*.py)
+test-containers: system-deps $(VENV)/.test
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(CONTAINER_TESTS)
 
 # The fault tests again, against the oldest versions pyproject.toml allows (installed once;
 # reinstalled when pyproject.toml changes): the floors carry protections the code relies on.

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test` runs a module's tests on one xdist worker (--dist loadscope), module after
 # module; these take longest, so they start first instead of ending the run alone.
 SLOWEST_MODULES = (
+    "test_container_compose.py",
+    "test_container_image.py",
+    "test_container_kube.py",
     "test_soak.py",
     "test_e2e_alerting.py",
     "test_rules.py",
