@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The runtime dependencies at their floors (scripts/min-requirements), for test-min.
 MIN_VENV ?= .venv-min
 
-.PHONY: demo test test-min test-containers lint system-deps bench manifests lock image clean
+.PHONY: demo test test-min test-containers lint system-deps bench bench-container manifests lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -111,6 +111,11 @@ image:
 # (each one missing is reported as skipped).
 bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
+
+# Image size, contents and cold start with podman (docs/deploy.md quotes it); about 2 minutes
+# once the container tests' stand-in base images are cached.
+bench-container: system-deps $(VENV)/.test
+	$(BIN)/python bench/container.py
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -77,7 +77,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _engine_env() -> dict[str, str]:
+def engine_env() -> dict[str, str]:
     state = cache_root() / "containers"
     state.mkdir(parents=True, exist_ok=True)
     run = Path(os.environ.get("XDG_RUNTIME_DIR") or "/run") / "pinpointe-exporter-containers"
@@ -221,7 +221,7 @@ def engine() -> Engine:
         if not os.environ.get("CI"):
             pytest.skip(message)
         pytest.fail(message)
-    return Engine(_engine_env())
+    return Engine(engine_env())
 
 
 @contextlib.contextmanager
