@@ -174,7 +174,7 @@ class Engine:
         return proc.stdout + proc.stderr
 
     def made(self, kind: str, name: str) -> str:
-        """Remember a container, pod, network or image to remove at cleanup()."""
+        """Remember a container, pod, network, volume or image to remove at cleanup()."""
         self._made.append((kind, name))
         return name
 
@@ -185,16 +185,23 @@ class Engine:
         return name
 
     def cleanup(self) -> None:
-        """Remove what this engine made, newest first, even after a failure."""
-        commands = {
-            "container": ("rm", "--force", "--time", "0"),
-            "pod": ("pod", "rm", "--force", "--time", "0"),
-            "network": ("network", "rm", "--force"),
-            "image": ("rmi", "--force"),
-        }
+        """Remove what this engine made, newest first, even after a failure; fail if any of
+        it is still there."""
+        removed = []
         while self._made:
             kind, name = self._made.pop()
-            self.podman(*commands[kind], name, check=False)
+            remove = {
+                "image": ("rmi",),
+                "container": ("rm", "--time=0"),
+                "pod": ("pod", "rm", "--time=0"),
+            }
+            self.podman(*remove.get(kind, (kind, "rm")), "--force", name, check=False)
+            removed.append((kind, name))
+        left = [
+            (k, n) for k, n in removed if self.completed("podman", k, "exists", n).returncode == 0
+        ]
+        if left:
+            raise PodmanFailed(f"still there after the tests: {left}")
 
     def stand_ins(self, *images: str) -> None:
         """Make the stand-ins of these registry images (cached; see scripts/container-base)."""

@@ -184,8 +184,11 @@ def statefulset_pod(statefulset: dict[str, Any], ordinal: int) -> dict[str, Any]
 
 
 def play(podman: Engine, net: str, docs: list[dict[str, Any]], path: Path) -> str:
-    """podman kube play; the pod's name (removed at cleanup)."""
+    """podman kube play; the pod's name (the pod and the ConfigMaps' volumes removed at
+    cleanup)."""
     path.write_text(yaml.safe_dump_all(docs))
+    for config_map in docs[:-1]:
+        podman.made("volume", config_map["metadata"]["name"])
     workload = docs[-1]
     name = workload["metadata"]["name"]
     pod = name if workload["kind"] == "Pod" else f"{name}-pod-0"
