@@ -158,7 +158,10 @@ class Engine:
 
     def published_port(self, container: str, port: int) -> int:
         """The host port podman published ``port`` on (``-p 127.0.0.1::PORT``)."""
-        (line,) = self.podman("port", container, f"{port}/tcp").split()
+        published = self.podman("port", container, f"{port}/tcp").split()
+        if not published:
+            raise PodmanFailed(f"{container} publishes no {port}, stopped?\n{self.logs(container)}")
+        (line,) = published
         host, _, published = line.rpartition(":")
         assert host == "127.0.0.1", line
         return int(published)
