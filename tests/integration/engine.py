@@ -40,6 +40,8 @@ FILES = Path(__file__).resolve().parent / "containers"
 INSTALL = "scripts/install-system-deps (podman, runc, mmdebstrap, ...)"
 # What `make image SOURCE=...` is given by the tests; the label must carry it.
 SOURCE = "https://example.invalid/pinpointe-exporter"
+# The usertoken the tests' simulator accepts: distinctive, so a test can look for it anywhere.
+SIMULATOR_TOKEN = "tok-in-a-mounted-file-7f3a9c"
 
 
 def cache_root() -> Path:
@@ -158,10 +160,10 @@ class Engine:
 
     def published_port(self, container: str, port: int) -> int:
         """The host port podman published ``port`` on (``-p 127.0.0.1::PORT``)."""
-        published = self.podman("port", container, f"{port}/tcp").split()
-        if not published:
+        lines = self.podman("port", container, f"{port}/tcp").split()
+        if not lines:
             raise PodmanFailed(f"{container} publishes no {port}, stopped?\n{self.logs(container)}")
-        (line,) = published
+        (line,) = lines
         host, _, published = line.rpartition(":")
         assert host == "127.0.0.1", line
         return int(published)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,9 @@ from exporter import __version__
 from tests.conftest import labels, parse_samples, series, wait_for, write_server_cert
 from tests.integration.engine import (
     ROOT,
+    SIMULATOR_TOKEN,
     SOURCE,
     Engine,
-    engine_session,
-    network,
-    start_simulator,
     unique,
 )
 
@@ -53,20 +50,8 @@ HARDENED = (
 )
 CONFIG = "/etc/pinpointe-exporter/config.yaml"
 TOKEN_PATH = "/run/secrets/pinpointe_token"
-TOKEN = "tok-in-a-file-7f3a9c"
 PASSWORD = "scrape-password"
 TIMEOUT = 120.0  # only stops a hung test: a loaded machine may take long to start a container
-
-
-@pytest.fixture(scope="module")
-def podman() -> Iterator[Engine]:
-    with engine_session() as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
-def image(podman: Engine) -> str:
-    return podman.build(unique("localhost/pinpointe-exporter-test"))
 
 
 @dataclass(frozen=True)
@@ -232,13 +217,13 @@ def account(api_url: str, **overrides: Any) -> dict[str, Any]:
 
 
 def test_config_check_on_mounted_files(podman: Engine, image: str, tmp_path: Path) -> None:
-    token = readable(tmp_path / "pinpointe.token", TOKEN, 0o400, owner=10001)
+    token = readable(tmp_path / "pinpointe.token", SIMULATOR_TOKEN, 0o400, owner=10001)
     api = "https://na03.mypinpointe.com/apijson.php"
     good = readable(tmp_path / "config.yaml", yaml.safe_dump({"accounts": [account(api)]}))
     checked = check_config(podman, image, good, token)
     assert checked.returncode == 0, checked.stderr
     assert f"account acme: POST {api} as demo (usertoken set)" in checked.stdout
-    assert TOKEN not in checked.stdout + checked.stderr
+    assert SIMULATOR_TOKEN not in checked.stdout + checked.stderr
     broken = {"accounts": [{k: v for k, v in account(api).items() if k != "api_url"}]}
     bad = readable(tmp_path / "broken.yaml", yaml.safe_dump(broken))
     refused = check_config(podman, image, bad, token)
@@ -254,19 +239,12 @@ def test_default_command_without_a_config_names_the_missing_file(
     assert f"error: {CONFIG}: cannot read the configuration file" in refused.stderr
 
 
-@pytest.fixture(scope="module")
-def simulator(podman: Engine, image: str) -> tuple[str, str]:
-    """(network, the simulator's API URL on it)."""
-    net = network(podman)
-    return net, start_simulator(podman, image, net, TOKEN)
-
-
 def test_real_mode_reads_config_and_token_from_mounted_files(
     podman: Engine, image: str, simulator: tuple[str, str], tmp_path: Path
 ) -> None:
     net, api_url = simulator
     config = readable(tmp_path / "config.yaml", yaml.safe_dump({"accounts": [account(api_url)]}))
-    token = readable(tmp_path / "pinpointe.token", TOKEN, 0o400, owner=10001)
+    token = readable(tmp_path / "pinpointe.token", SIMULATOR_TOKEN, 0o400, owner=10001)
     exporter = serve(
         podman,
         image,  # the image's own command: --config.file=/etc/pinpointe-exporter/config.yaml
@@ -290,7 +268,7 @@ def test_real_mode_reads_config_and_token_from_mounted_files(
         "logs": podman.logs(exporter.name),
         **{path: exporter.get(path).text for path in ("/metrics", "/config", "/")},
     }
-    assert [where for where, text in seen.items() if TOKEN in text] == []
+    assert [where for where, text in seen.items() if SIMULATOR_TOKEN in text] == []
 
 
 def test_sigterm_stops_it_within_the_grace_period(podman: Engine, image: str) -> None:

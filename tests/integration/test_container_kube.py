@@ -27,12 +27,10 @@ import copy
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 import yaml
 
@@ -40,35 +38,15 @@ from exporter.sharding import shard_of
 from tests.conftest import labels, parse_samples, require_tool, series, wait_for
 from tests.integration.engine import (
     ROOT,
+    SIMULATOR_TOKEN,
     Engine,
-    engine_session,
-    network,
-    start_simulator,
     unique,
 )
 
 K8S = ROOT / "deploy" / "kubernetes"
-TOKEN = "tok-from-a-kube-volume-1d42"
 SHARDS = 2
 ACCOUNTS = ("main", "acme", "globex", "initech", "umbrella", "hooli")
 TIMEOUT = 120.0  # only stops a hung test
-
-
-@pytest.fixture(scope="module")
-def podman() -> Iterator[Engine]:
-    with engine_session() as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
-def image(podman: Engine) -> str:
-    return podman.build(unique("localhost/pinpointe-exporter-kube"))
-
-
-@pytest.fixture(scope="module")
-def simulator(podman: Engine, image: str) -> tuple[str, str]:
-    net = network(podman)
-    return net, start_simulator(podman, image, net, TOKEN)
 
 
 def render(directory: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]]:
@@ -99,7 +77,7 @@ def overlay_for(
     ]
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
     for name in accounts:
-        (directory / name).write_text(TOKEN)
+        (directory / name).write_text(SIMULATOR_TOKEN)
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     token_volume = {"name": "token", "secret": None, "configMap": {"name": "token-stand-in"}}
     return {
