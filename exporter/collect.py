@@ -34,7 +34,7 @@ class AccountFetcher:
     def __init__(self, account: AccountConfig, client: PinpointeClient) -> None:
         self.account = account
         self.client = client
-        labels = Labels(account.max_label_length, account.usertoken.forms())
+        labels = Labels(account.max_label_length, account.usertoken.forms)
         self.mapper = FieldMapper(account.field_map, labels)
         self._all_pages: dict[str, int] = {}
 
@@ -263,6 +263,9 @@ def _newest_sends(records: list[Record], keep: int) -> list[Record]:
 
 
 def _send_age_key(record: Record) -> tuple[float, int, str]:
+    """Newest last: by start time, then by the send id read as a decimal number when it is
+    one (ASCII digits, compared by length then text, so no id has to parse), then by text."""
     send_id = record.send_id or ""
-    numeric = int(send_id) if send_id.isdigit() else -1
-    return (record.start_time if record.start_time is not None else -1.0, numeric, send_id)
+    digits = len(send_id) if send_id.isascii() and send_id.isdigit() else -1
+    start = record.start_time if record.start_time is not None else -1.0
+    return (start, digits, send_id)

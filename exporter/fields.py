@@ -58,27 +58,38 @@ DEFAULT_MAX_LABEL_LENGTH = 1024
 
 
 class Labels:
-    """Label values from server text: valid UTF-8, no secret in them, at most ``limit`` long."""
+    """Label values from server text: valid UTF-8, no secret in them, at most ``limit`` long.
 
-    def __init__(self, limit: int = DEFAULT_MAX_LABEL_LENGTH, secrets: Iterable[str] = ()) -> None:
+    ``secrets`` gives the forms of the account's token in use (asked every time: a
+    ``usertoken_file`` may rotate)."""
+
+    def __init__(
+        self,
+        limit: int = DEFAULT_MAX_LABEL_LENGTH,
+        secrets: Callable[[], tuple[str, ...]] = tuple,
+    ) -> None:
         self.limit = max(limit, len(TRUNCATED) + 1)
-        self.secrets = tuple(secret for secret in secrets if secret)
+        self.secrets = secrets
 
     def clean(self, value: str) -> tuple[str, bool]:
         """The value to publish, and whether it had to be truncated."""
         value = clean_label(value)
-        value = redact_secrets(value, self.secrets)
+        value = redact_secrets(value, self.secrets())
         if len(value) <= self.limit:
             return value, False
         return value[: self.limit - len(TRUNCATED)] + TRUNCATED, True
 
     def identifier(self, value: Any) -> tuple[str | None, bool]:
+        """An id or name as a label value: a string, or a number written as JSON would
+        (an integral float without ``.0``); None for anything else (NaN included)."""
         if isinstance(value, bool) or value is None:
             return None, False
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value)), False
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return None, False
+            value = int(value) if value.is_integer() else value
         if isinstance(value, int | float):
-            return str(value), False
+            return self.clean(str(value))
         if isinstance(value, str) and value.strip():
             return self.clean(value.strip())
         return None, False

@@ -63,7 +63,7 @@ def read_body(
             raise deadline_error(account, "timeout", where, body=True) from None
         raise PollError(
             Reason.CONNECTION,
-            f"the connection to {account.api_url} broke while reading the response "
+            f"the connection to {account.shown_url} broke while reading the response "
             f"({root_cause(exc)})",
         ) from None
     if guard.fired is not None:  # the socket was shut down between reads
@@ -92,6 +92,12 @@ NOT_JSON = object()  # what decode_json returns for a body that is not JSON
 
 def decode_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_int=_integer)
     except (ValueError, RecursionError):
         return NOT_JSON
+
+
+def _integer(text: str) -> int | float:
+    """A JSON integer; one too long for Python's int() (4300 digits) becomes a float
+    (infinite), which no field takes, rather than making the whole page unreadable."""
+    return int(text) if len(text) <= 4000 else float(text)

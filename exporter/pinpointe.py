@@ -34,7 +34,7 @@ from exporter.pollerrors import (
     deadline_error,
     describe_body,
     is_timeout,
-    redact,
+    quoted,
     retry_later,
 )
 from exporter.pollerrors import PollError as PollError  # re-exported: callers catch it
@@ -47,6 +47,7 @@ from exporter.retrypolicy import (
     RetryAfterTooLong,
     parse_retry_after,
 )
+from exporter.secret import SecretFileError
 
 METHOD = "GetAutoresponderResults"
 MAX_PAGES = 10_000
@@ -124,9 +125,13 @@ class PinpointeClient:
             details["autorespondername"] = selector.name
         if self.account.page_size > 0:
             details["pagination"] = {"limit": self.account.page_size, "next": cursor}
+        try:
+            token = self.account.usertoken.reveal()
+        except SecretFileError as exc:
+            raise PollError(Reason.AUTH, str(exc)) from None
         return {
             "username": self.account.username,
-            "usertoken": self.account.usertoken.reveal(),
+            "usertoken": token,
             "requesttype": self.request_type,
             "requestmethod": METHOD,
             "details": details,
@@ -227,8 +232,9 @@ class PinpointeClient:
         if 300 <= status < 400:
             raise PollError(
                 Reason.HTTP,
-                f"{self.account.api_url} redirects (HTTP {status}) to "
-                f"{response.headers.get('Location', 'nowhere')}; set api_url to the final URL",
+                f"{self.account.shown_url} redirects (HTTP {status}) to "
+                f"{quoted(response.headers.get('Location', 'nowhere'))}; set api_url to the "
+                "final URL",
             )
         raw = read_body(self.account, response, guard, where)
         if status == 429:
@@ -243,8 +249,8 @@ class PinpointeClient:
         if status in WRONG_URL_STATUSES:
             raise PollError(
                 Reason.HTTP,
-                f"{self.account.api_url} answered HTTP {status} "
-                f"({response.reason or 'no reason'}); {CHECK_API_URL}",
+                f"{self.account.shown_url} answered HTTP {status} "
+                f"({quoted(response.reason or 'no reason')}); {CHECK_API_URL}",
             )
         if not 200 <= status < 300:
             detail = error_message(body) if isinstance(body, dict) else ""
@@ -253,11 +259,11 @@ class PinpointeClient:
             if detail and status < 500:
                 raise PollError(
                     Reason.API_FAILED,
-                    f"Pinpointe answered HTTP {status}: {redact(self.account, detail)}",
+                    f"Pinpointe answered HTTP {status}: {detail}",
                 )
             raise PollError(
                 Reason.HTTP,
-                f"Pinpointe answered HTTP {status} ({response.reason or 'no reason'})",
+                f"Pinpointe answered HTTP {status} ({quoted(response.reason or 'no reason')})",
                 retry_after=capped(
                     self.account, parse_retry_after(response.headers.get("Retry-After"))
                 ),
@@ -265,7 +271,7 @@ class PinpointeClient:
         if body is NOT_JSON:
             raise PollError(
                 Reason.INVALID_RESPONSE,
-                f"{self.account.api_url} answered HTTP 200 with a body that is not JSON "
+                f"{self.account.shown_url} answered HTTP 200 with a body that is not JSON "
                 f"({describe_body(raw)}); {CHECK_API_URL}",
             )
         try:
@@ -276,9 +282,9 @@ class PinpointeClient:
             if exc.reason == Reason.API_FAILED:
                 raise PollError(
                     Reason.API_FAILED,
-                    f"Pinpointe refused the request: {redact(self.account, exc.message)}; check "
+                    f"Pinpointe refused the request: {exc.message}; check "
                     "request_type, the API being enabled for the account and the autoresponder "
                     "selection",
                 ) from None
             hint = "" if exc.reason == Reason.PAGINATION else f"; {CHECK_API_URL}"
-            raise PollError(exc.reason, redact(self.account, exc.message) + hint) from None
+            raise PollError(exc.reason, exc.message + hint) from None

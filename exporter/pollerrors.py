@@ -1,7 +1,10 @@
 """A failed poll, phrased for the user: its reason, what happened and what to do.
 
-The messages never hold the usertoken (``redact``); a requests/urllib3 exception is
-described by its root cause.
+Messages quote what Pinpointe sent (an ``errormessage``, a reason phrase, a
+``Location``, a malformed status line in an exception): every PollError's message is
+redacted of every registered secret when it is made, before anything stores it, so
+the log, the status page and its JSON all get the same clean text. A requests/urllib3
+exception is described by its root cause.
 """
 
 from __future__ import annotations
@@ -9,13 +12,14 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import urllib.parse
 
 import requests
 import urllib3
 
+from exporter import logs
 from exporter.config import AccountConfig, format_duration
 from exporter.deadline import POLL_TIMEOUT
-from exporter.logs import redact_secrets
 from exporter.reasons import Reason
 
 log = logging.getLogger("exporter.pinpointe")
@@ -29,6 +33,7 @@ class PollError(Exception):
     """A failed poll. ``message`` says what happened and what to do; never holds the token."""
 
     def __init__(self, reason: Reason, message: str, retry_after: float | None = None) -> None:
+        message = logs.redact(message)
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -46,12 +51,12 @@ def deadline_error(account: AccountConfig, bound: str, where: str, body: bool = 
     if body:
         return PollError(
             Reason.TIMEOUT,
-            f"{account.api_url} did not finish sending the response within "
+            f"{account.shown_url} did not finish sending the response within "
             f"{account.timeout:g}s (timeout, for {where}); raise timeout or check the server",
         )
     return PollError(
         Reason.TIMEOUT,
-        f"no answer from {account.api_url} within {account.timeout:g}s (timeout: the "
+        f"no answer from {account.shown_url} within {account.timeout:g}s (timeout: the "
         f"status line and headers for {where} did not arrive in time); check that the "
         "host is reachable or raise timeout",
     )
@@ -60,26 +65,39 @@ def deadline_error(account: AccountConfig, bound: str, where: str, body: bool = 
 def connection_failed(
     account: AccountConfig, exc: requests.exceptions.RequestException
 ) -> PollError:
+    url = account.shown_url
     if isinstance(exc, requests.exceptions.SSLError) and _PLAIN_HTTP.search(root_cause(exc)):
         return PollError(
             Reason.CONNECTION,
-            f"{account.api_url} answered in plain HTTP, not HTTPS: use an http:// "
+            f"{url} answered in plain HTTP, not HTTPS: use an http:// "
             "api_url if the server really serves plain HTTP, or check the host and port",
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return PollError(
             Reason.CONNECTION,
-            f"TLS handshake with {account.api_url} failed ({root_cause(exc)}); check ca_file",
+            f"TLS handshake with {url} failed ({root_cause(exc)}); check ca_file",
+        )
+    host = urllib.parse.urlsplit(account.api_url).hostname or "?"
+    if _caused_by(exc, urllib3.exceptions.NameResolutionError):
+        return PollError(
+            Reason.CONNECTION,
+            f"the host name {host} of {url} does not resolve ({root_cause(exc)}); check the "
+            "host in api_url and the DNS resolver of this machine",
+        )
+    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
+        return PollError(
+            Reason.CONNECTION,
+            f"cannot connect to {url} ({root_cause(exc)}); check the host and port in "
+            "api_url, that the server is up, and any firewall or proxy on the way",
         )
     return PollError(
         Reason.CONNECTION,
-        f"the connection to {account.api_url} failed ({root_cause(exc)}); "
-        "check api_url and the network",
+        f"the connection to {url} failed ({root_cause(exc)}); check api_url and the network",
     )
 
 
 def auth_failed(account: AccountConfig, detail: str) -> PollError:
-    said = f" ({redact(account, detail)})" if detail else ""
+    said = f" ({detail})" if detail else ""
     return PollError(
         Reason.AUTH,
         f"Pinpointe rejected the credentials for account {account.name}{said}: "
@@ -125,8 +143,13 @@ def capped(account: AccountConfig, retry_after: float | None) -> float | None:
     return cap
 
 
-def redact(account: AccountConfig, text: str) -> str:
-    return redact_secrets(text, account.usertoken.forms())
+QUOTED_CHARS = 200
+
+
+def quoted(text: str) -> str:
+    """Server text (a reason phrase, a Location) as a message quotes it: cut at
+    QUOTED_CHARS."""
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS] + "…"
 
 
 def describe_body(raw: bytes) -> str:
@@ -143,15 +166,13 @@ def describe_body(raw: bytes) -> str:
 _TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """Whether a timeout caused ``exc``: requests reports a read timeout after retries, or
-    during the body, as a ConnectionError wrapping urllib3's ReadTimeoutError."""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it: urllib3's ``reason``, requests' wrapped first
+    argument, or Python's ``__cause__``/``__context__``, outermost first."""
+    chain: list[BaseException] = []
     current_exc: BaseException | None = exc
-    while current_exc is not None and id(current_exc) not in seen:
-        if isinstance(current_exc, _TIMEOUTS):
-            return True
-        seen.add(id(current_exc))
+    while current_exc is not None and all(current_exc is not seen for seen in chain):
+        chain.append(current_exc)
         reason = getattr(current_exc, "reason", None)
         if isinstance(reason, BaseException):
             current_exc = reason
@@ -159,22 +180,28 @@ def is_timeout(exc: BaseException) -> bool:
             current_exc = current_exc.args[0]
         else:
             current_exc = current_exc.__cause__ or current_exc.__context__
-    return False
+    return chain
+
+
+def _caused_by(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
+    return any(isinstance(link, kind) for link in _chain(exc))
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a timeout caused ``exc``: requests reports a read timeout after retries, or
+    during the body, as a ConnectionError wrapping urllib3's ReadTimeoutError. A refused
+    connection or a name that does not resolve is not one, although urllib3's
+    NewConnectionError subclasses ConnectTimeoutError."""
+    if _caused_by(exc, urllib3.exceptions.NewConnectionError):
+        return False
+    return _caused_by(exc, _TIMEOUTS)
 
 
 def root_cause(exc: BaseException) -> str:
-    while True:
-        inner = exc.__cause__ or exc.__context__
-        reason = getattr(exc, "reason", None)
-        if isinstance(reason, BaseException) and reason is not exc:
-            exc = reason
-        elif exc.args and isinstance(exc.args[0], BaseException) and exc.args[0] is not exc:
-            exc = exc.args[0]
-        elif inner is not None:
-            exc = inner
-        else:
-            break
-    text = _SSL_PREFIX.sub("", str(exc)) or type(exc).__name__
+    innermost = _chain(exc)[-1]
+    text = _SSL_PREFIX.sub("", str(innermost)) or type(innermost).__name__
     return _SSL_PREFIX.sub("", text.split(": ", 1)[-1])[:200]
 
 

@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -58,7 +59,7 @@ def request_cursor(request: Any) -> tuple[int, int]:
         return 0, 0
 
 
-def _with_next(body: dict[str, Any], following: int | None) -> dict[str, Any]:
+def _with_next(body: dict[str, Any], following: int | str | None) -> dict[str, Any]:
     holder = body.get("response", body)
     if following is None:
         holder.pop("pagination", None)
@@ -168,6 +169,43 @@ def _fault_echo_token(call: FaultCall) -> None:
     call.send(400, failed(f"Invalid request: {json.dumps(call.request)}"))
 
 
+_CASES: dict[str, Callable[[str], str]] = {
+    "as_sent": str,
+    "upper": str.upper,
+    "lower": str.lower,
+    "swapped": str.swapcase,
+}
+
+
+def _fault_echo(call: FaultCall) -> None:
+    """Quote the request's usertoken (in the letter case ``case``) back ``where``: in the
+    HTTP ``reason`` phrase of a ``status`` answer, in a redirect's ``location`` (URL-
+    encoded), in a ``status_line`` that is not HTTP, in the body's ``status`` field, or as
+    the body's pagination ``next``."""
+    token = call.request.get("usertoken", "") if isinstance(call.request, dict) else ""
+    token = _CASES[str(call.params.get("case", "as_sent"))](str(token))
+    where = call.params.get("where", "reason")
+    handler = call.handler
+    if where == "reason":
+        status = int(call.params.get("status", 503))
+        handler.send_response(status, f"Denied for {token}")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    elif where == "location":
+        location = f"https://login.example/?usertoken={urllib.parse.quote(token, safe='')}"
+        call.send(302, b"", {"Location": location})
+    elif where == "status_line":
+        handler.wfile.write(f"{token} 200 OK\r\nContent-Length: 0\r\n\r\n".encode())
+        handler.close_connection = True
+    elif where == "status":
+        call.send(200, {"status": token, "data": []})
+    elif where == "next":
+        status, body = call.answer()
+        call.send(status, _with_next(body, token))
+    else:
+        raise ValueError(f"echo: unknown where {where!r}")
+
+
 # -- faults: broken bodies -----------------------------------------------------------
 def _fault_malformed_json(call: FaultCall) -> None:
     call.send(200, b'{"status": "SUCCESS", "data": [{"autoresponderid": "1",, }')
@@ -241,6 +279,11 @@ def _fault_scripted(call: FaultCall) -> None:
 
 # -- faults: odd records -------------------------------------------------------------
 DUPLICATE_MARKER = 987_654_321
+
+
+def _fault_records(call: FaultCall) -> None:
+    """Answer every request with exactly ``records`` (any JSON values) on one last page."""
+    call.send(200, {"status": "SUCCESS", "data": call.params.get("records", [])})
 
 
 def _fault_duplicates(call: FaultCall) -> None:
@@ -480,6 +523,7 @@ FAULTS: dict[str, Fault] = {
     "failed_200": _fault_failed_200,
     "errormessage_list": _fault_errormessage_list,
     "echo_token": _fault_echo_token,
+    "echo": _fault_echo,
     "malformed_json": _fault_malformed_json,
     "html_page": _fault_html_page,
     "truncated": _fault_truncated,
@@ -490,6 +534,7 @@ FAULTS: dict[str, Fault] = {
     "short_pages": _fault_short_pages,
     "no_pagination": _fault_no_pagination,
     "scripted": _fault_scripted,
+    "records": _fault_records,
     "duplicates": _fault_duplicates,
     "bad_values": _fault_bad_values,
     "odd_names": _fault_odd_names,
@@ -512,7 +557,9 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "http_503": {"retry_after": None},
     "rate_limited": {"retry_after": 2},
     "failed_200": {"message": "Autoresponder statistics unavailable"},
+    "echo": {"where": "reason", "status": 503, "case": "as_sent"},
     "scripted": {"pages": []},
+    "records": {"records": []},
     "big_response": {"bytes": 10_000_000},
     "gzip_bomb": {"bytes": 256 << 20, "layers": 1},
     "object_bomb": {"bytes": 64 << 20, "item": "{}"},
