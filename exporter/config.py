@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter import logs
 from exporter.configkeys import ConfigError as ConfigError  # re-exported: callers catch it
 from exporter.configkeys import (
     ConfigReader,
@@ -24,8 +25,10 @@ from exporter.configkeys import (
 )
 from exporter.durations import format_duration as format_duration  # re-exported
 from exporter.durations import parse_duration as parse_duration
+from exporter.safefile import FileProblem, read_text
 from exporter.secret import FileSecret as FileSecret  # re-exported: the settings hold them
 from exporter.secret import Secret as Secret
+from exporter.secret import read_token_file, redacted_url, url_secrets
 from exporter.snapshot import METRIC_KEYS
 from exporter.yamlreader import join, kind
 
@@ -44,7 +47,7 @@ def _one_of(choices: tuple[str, ...]) -> Read:
 
 def _account_name(reader: ConfigReader, value: Any, path: str) -> str:
     name = reader.string(value, path)
-    if not ACCOUNT_NAME.match(name):
+    if not ACCOUNT_NAME.fullmatch(name):
         raise reader.fail(path, f"{name!r} may contain only letters, digits, _ . and -")
     return name
 
@@ -53,7 +56,19 @@ def _api_url(reader: ConfigReader, value: Any, path: str) -> str:
     url = reader.string(value, path)
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.fail(path, "must be an http:// or https:// URL")
+    for secret in url_secrets(url):
+        logs.register_secret(secret)
     return url
+
+
+def _username(reader: ConfigReader, value: Any, path: str) -> str:
+    username = reader.string(value, path)
+    problem = placeholder_problem(
+        username, "user name", "set the Pinpointe user name you log in with"
+    )
+    if problem:
+        raise reader.fail(path, problem)
+    return username
 
 
 def _read_token(reader: ConfigReader, item: dict[str, Any], path: str) -> Secret:
@@ -67,20 +82,17 @@ def _read_token(reader: ConfigReader, item: dict[str, Any], path: str) -> Secret
         return Secret(token)
     if "usertoken_file" not in item:
         raise reader.fail(f"{path}.usertoken", "required (or usertoken_file)")
-    token_path = reader.string(item["usertoken_file"], f"{path}.usertoken_file")
-    resolved = _beside(reader.source, token_path)
+    key = f"{path}.usertoken_file"
+    written = reader.string(item["usertoken_file"], key)
+    resolved = _beside(reader.source, written).absolute()
     try:
-        token = resolved.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise reader.fail(
-            f"{path}.usertoken_file", f"cannot read {token_path}: {exc.strerror}"
-        ) from None
-    if not token:
-        raise reader.fail(f"{path}.usertoken_file", f"{token_path} is empty")
+        token = read_token_file(resolved)
+    except FileProblem as exc:
+        raise reader.fail(key, f"{written} {exc.problem}") from None
     problem = placeholder_problem(token)
     if problem:
-        raise reader.fail(f"{path}.usertoken_file", f"{token_path}: {problem}")
-    return FileSecret(resolved.absolute())
+        raise reader.fail(key, f"{written}: {problem}")
+    return FileSecret(resolved, token)
 
 
 _BARE_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -91,22 +103,25 @@ _PLACEHOLDERS = re.compile(
 )
 
 
-def placeholder_problem(token: str) -> str | None:
-    """Why ``token`` looks like a placeholder rather than a real token; None if it does not.
-    The message never repeats the token itself."""
-    bare = _BARE_VAR.fullmatch(token)
+TOKEN_ADVICE = "set the API token from Account Settings => API + Connectors"
+
+
+def placeholder_problem(value: str, what: str = "token", advice: str = TOKEN_ADVICE) -> str | None:
+    """Why ``value`` (a token, a user name: ``what``) looks like a placeholder rather than
+    a real one, ending in ``advice``; None if it does not. The message never repeats it."""
+    bare = _BARE_VAR.fullmatch(value)
     if bare:
         name = bare.group(1)
         return (
             f"${name} is not expanded: write ${{{name}}} (with braces) to read the environment "
             f"variable {name}"
         )
-    if "${" in token:
-        return "holds an unexpanded ${...} reference, not a token"
-    if _PLACEHOLDERS.search(token):
+    if "${" in value:
+        return f"holds an unexpanded ${{...}} reference, not a {what}"
+    if _PLACEHOLDERS.search(value):
         return (
-            "looks like a placeholder (xxxx…, <...>, your-token), not a token: set the API "
-            "token from Account Settings => API + Connectors"
+            f"looks like a placeholder (xxxx…, <...>, your-{what.replace(' ', '')}, "
+            f"replace-with-…), not a {what}: {advice}"
         )
     return None
 
@@ -136,7 +151,7 @@ class Selector:
 
 
 def _read_selectors(reader: ConfigReader, value: Any, path: str) -> tuple[Selector, ...]:
-    selectors: list[Selector] = []
+    selectors: dict[Selector, None] = {}
     for index, raw in enumerate(reader.sequence(value, path)):
         where = f"{path}[{index}]"
         item = reader.mapping(raw, where, ("id", "name"))
@@ -148,24 +163,24 @@ def _read_selectors(reader: ConfigReader, value: Any, path: str) -> tuple[Select
             selector = Selector(name=reader.string(item["name"], f"{where}.name"))
         if selector in selectors:
             raise reader.fail(where, f"{selector.describe()} is listed twice")
-        selectors.append(selector)
+        selectors[selector] = None
     return tuple(selectors)
 
 
 def _read_field_map(reader: ConfigReader, value: Any, path: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         raise reader.fail(path, f"must be a mapping of API field to metric, got {kind(value)}")
-    pairs: list[tuple[str, str]] = []
+    pairs: dict[str, str] = {}
     for api_field, target in value.items():
         where = join(path, str(api_field))
         if not isinstance(api_field, str) or not api_field.strip():
             raise reader.fail(where, "API field names must be non-empty strings")
-        if any(api == api_field.strip().lower() for api, _ in pairs):
+        if api_field.strip().lower() in pairs:
             raise reader.fail(where, "given twice (field names are case-insensitive)")
         if target not in METRIC_KEYS:
             raise reader.fail(where, f"must be one of {', '.join(METRIC_KEYS)}, got {target!r}")
-        pairs.append((api_field.strip().lower(), target))
-    return tuple(pairs)
+        pairs[api_field.strip().lower()] = target
+    return tuple(pairs.items())
 
 
 def _ca_file(reader: ConfigReader, value: Any, path: str) -> str:
@@ -198,7 +213,7 @@ class Settings:
 class AccountConfig:
     name: str = option(_account_name)
     api_url: str = option(_api_url)
-    username: str = option(ConfigReader.string)
+    username: str = option(_username)
     usertoken: Secret = option(read_item=_read_token, also=("usertoken_file",), repr=False)  # noqa: RUF009
     request_type: str = option(_one_of(REQUEST_TYPES), "Stats")
     # False when request_type is given in the file: the other type is then never tried.
@@ -222,14 +237,25 @@ class AccountConfig:
     max_label_length: int = inherit(Settings.max_label_length)
     max_exposition_size: int = inherit(Settings.max_exposition_size, override=True)
 
+    @property
+    def shown_url(self) -> str:
+        """``api_url`` as it may be shown: any password or query value redacted."""
+        return redacted_url(self.api_url)
+
 
 # -- reading a file ----------------------------------------------------------------------
+# A configuration file larger than this is refused (8,000 autoresponders take 200 KB).
+MAX_CONFIG_FILE_SIZE = 16 * 1024 * 1024
+
+
 def load_config(path: str, environ: dict[str, str] | None = None) -> Settings:
-    """Read and validate the configuration file; raise ConfigError naming what is wrong."""
+    """Read and validate the configuration file; raise ConfigError naming every problem.
+
+    Whatever the file holds (any bytes, any YAML), the only exception is ConfigError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+        text = read_text(path, MAX_CONFIG_FILE_SIZE)
+    except FileProblem as exc:
+        raise ConfigError(f"{path}: the configuration file {exc.problem}") from None
     return parse_config(text, path, dict(os.environ) if environ is None else environ)
 
 
@@ -240,24 +266,46 @@ def parse_config(text: str, source: str, environ: dict[str, str]) -> Settings:
         raise reader.fail("accounts", "required")
     top = reader.mapping(document, "", allowed_keys(Settings))
     values = read_fields(reader, Settings, top, "", {}, Settings)
-    raw_accounts = reader.sequence(top["accounts"], "accounts")
-    if not raw_accounts:
-        raise reader.fail("accounts", "must list at least one account")
     accounts: list[AccountConfig] = []
-    names: set[str] = set()
-    for index, raw in enumerate(raw_accounts):
-        account = _read_account(reader, raw, f"accounts[{index}]", values)
-        if account.name in names:
-            raise reader.fail(f"accounts[{index}].name", f"duplicate account name {account.name!r}")
-        names.add(account.name)
-        accounts.append(account)
+    if "accounts" in top:
+        accounts = _read_accounts(reader, top["accounts"], values)
+    reader.check()
     values["accounts"] = tuple(accounts)
     return Settings(**values)
 
 
-def _read_account(reader: ConfigReader, raw: Any, path: str, top: dict[str, Any]) -> AccountConfig:
+def _read_accounts(reader: ConfigReader, raw: Any, top: dict[str, Any]) -> list[AccountConfig]:
+    raw_accounts = reader.sequence(raw, "accounts")
+    if not raw_accounts:
+        raise reader.fail("accounts", "must list at least one account")
+    accounts: list[AccountConfig] = []
+    names: set[str] = set()
+    for index, item in enumerate(raw_accounts):
+        try:
+            account = _read_account(reader, item, f"accounts[{index}]", top)
+        except ConfigError as exc:
+            reader.report(exc)
+            continue
+        if account is None:
+            continue
+        if account.name in names:
+            reader.report(
+                reader.fail(f"accounts[{index}].name", f"duplicate account name {account.name!r}")
+            )
+        names.add(account.name)
+        accounts.append(account)
+    return accounts
+
+
+def _read_account(
+    reader: ConfigReader, raw: Any, path: str, top: dict[str, Any]
+) -> AccountConfig | None:
+    """The account at ``path``, or None when a problem was reported for it."""
+    before = reader.failures()
     item = reader.mapping(raw, path, allowed_keys(AccountConfig))
     values = read_fields(reader, AccountConfig, item, path, top, Settings)
+    if reader.failures() > before:
+        return None
     if values["poll_timeout"] is None:
         values["poll_timeout"] = max(values["poll_interval"], MIN_POLL_TIMEOUT)
     account = AccountConfig(**values, probe_request_type="request_type" not in item)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from exporter import logs
 from exporter.durations import parse_duration
 from exporter.sizes import parse_size
 from exporter.yamlreader import Reader, join, kind
@@ -22,15 +23,41 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(Exception):
-    """A configuration problem, already phrased for the user."""
+    """Configuration problems, already phrased for the user: one per line, each
+    ``<file>: <key path>: <what is wrong>``. A value quoted in a problem may be a secret
+    met earlier in the file: the message is redacted when it is made."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(logs.redact(message))
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(str(self).splitlines())
+
+
+# A file full of mistakes is reported this far; the rest is counted.
+MAX_PROBLEMS = 50
 
 
 class ConfigReader(Reader):
-    """The shared reader, plus ``${VAR}`` expansion in strings and durations."""
+    """The shared reader, plus ``${VAR}`` expansion in strings and durations; it collects
+    every problem of a file (``check`` raises them together)."""
 
     def __init__(self, source: str, environ: dict[str, str]) -> None:
-        super().__init__(source, ConfigError)
+        super().__init__(source, ConfigError, collect=True)
         self.environ = environ
+
+    def failures(self) -> int:
+        return len(self.problems or ())
+
+    def check(self) -> None:
+        """Raise every problem reported so far as one ConfigError."""
+        problems = self.problems or []
+        if problems:
+            shown = problems[:MAX_PROBLEMS]
+            if len(problems) > MAX_PROBLEMS:
+                shown.append(f"{self.source}: ... and {len(problems) - MAX_PROBLEMS} more problems")
+            raise ConfigError("\n".join(shown))
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
@@ -155,26 +182,47 @@ def read_fields(
 ) -> dict[str, Any]:
     """Every field of ``cls`` from ``item``: read when given, else the top-level value
     (inherited fields) or the default; a field with neither is required. An account
-    field that overrides a top-level one is read as the field of ``top_cls`` is."""
+    field that overrides a top-level one is read as the field of ``top_cls`` is.
+
+    A field that cannot be read is reported (whatever the exception, with its key path)
+    and takes its default, so the fields after it are still checked."""
     values: dict[str, Any] = {}
     for spec in fields(cls):
         found = _option(spec)
         if found is None:
             continue
-        key = join(path, spec.name)
-        if found.read_item is not None:
-            values[spec.name] = found.read_item(reader, item, path)
-        elif spec.name in item and (found.override or not found.inherit):
-            read = found.read or _option_of(top_cls, spec.name).read
-            if read is not None:
-                values[spec.name] = read(reader, item[spec.name], key)
-        elif found.inherit:
-            values[spec.name] = top[spec.name]
-        elif spec.default is MISSING:
-            raise reader.fail(key, "required")
+        try:
+            values[spec.name] = _read_field(reader, spec, found, item, path, top, top_cls)
+        except ConfigError as exc:
+            reader.report(exc)
+        except Exception as exc:  # a value no check foresaw is still a config error
+            reader.report(reader.fail(join(path, spec.name), f"{type(exc).__name__}: {exc}"))
         else:
-            values[spec.name] = spec.default
+            continue
+        values[spec.name] = None if spec.default is MISSING else spec.default
     return values
+
+
+def _read_field(
+    reader: ConfigReader,
+    spec: Field[Any],
+    found: Option,
+    item: dict[str, Any],
+    path: str,
+    top: dict[str, Any],
+    top_cls: type,
+) -> Any:
+    key = join(path, spec.name)
+    if found.read_item is not None:
+        return found.read_item(reader, item, path)
+    if spec.name in item and (found.override or not found.inherit):
+        read = found.read or _option_of(top_cls, spec.name).read
+        return item[spec.name] if read is None else read(reader, item[spec.name], key)
+    if found.inherit:
+        return top[spec.name]
+    if spec.default is MISSING:
+        raise reader.fail(key, "required")
+    return spec.default
 
 
 def _option_of(cls: type, name: str) -> Option:

@@ -16,14 +16,24 @@ import yaml
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice in one mapping."""
+    """A safe loader that rejects a key given twice in one mapping, a key that is not a
+    single value, and an integer too long to convert."""
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
-        if key in seen:
+        try:
+            twice = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a key must be a single value, not a list or mapping",
+                key_node.start_mark,
+            ) from None
+        if twice:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice", key_node.start_mark
             )
@@ -31,10 +41,25 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     return loader.construct_mapping(node)
 
 
+# Python's int() refuses more than 4300 digits; no setting needs a tenth of that.
+MAX_INTEGER_DIGITS = 100
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    digits = sum(c.isdigit() for c in str(node.value))
+    if digits > MAX_INTEGER_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a {digits}-digit number is too long to be a setting", node.start_mark
+        )
+    value: int = loader.construct_yaml_int(node)
+    return value
+
+
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,
 )
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 _WORDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
@@ -65,19 +90,30 @@ def did_you_mean(key: str, allowed: Iterable[str]) -> str:
 
 
 class Reader:
-    """Walks parsed YAML; ``fail`` turns a problem into ``error`` with file and key path."""
+    """Walks parsed YAML; ``fail`` turns a problem into ``error`` with file and key path.
 
-    def __init__(self, source: str, error: Callable[[str], Exception]) -> None:
+    With ``collect``, ``report`` keeps a problem in ``problems`` and the reading goes on,
+    so that one run names every problem of a file; otherwise it raises at the first."""
+
+    def __init__(self, source: str, error: Callable[[str], Exception], collect: bool = False):
         self.source = source
         self.error = error
+        self.problems: list[str] | None = [] if collect else None
 
     def fail(self, path: str, problem: str) -> Exception:
         return self.error(
             f"{self.source}: {path}: {problem}" if path else f"{self.source}: {problem}"
         )
 
+    def report(self, problem: Exception) -> None:
+        """A problem that need not stop the reading: kept when collecting, else raised."""
+        if self.problems is None:
+            raise problem
+        self.problems.extend(str(problem).splitlines())
+
     def load(self, text: str) -> Any:
-        """Parse YAML text (safe types only, no key twice in a mapping)."""
+        """Parse YAML text (safe types only, no key twice in a mapping). Whatever the
+        text, the only exception is ``error``."""
         try:
             return yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.MarkedYAMLError as exc:
@@ -86,17 +122,25 @@ class Reader:
             raise self.fail("", f"invalid YAML{where}: {exc.problem}") from None
         except yaml.YAMLError as exc:
             raise self.fail("", f"invalid YAML: {exc}") from None
+        except RecursionError:
+            raise self.fail("", "invalid YAML: nested too deeply") from None
+        except Exception as exc:  # PyYAML raises others on odd input
+            raise self.fail("", f"invalid YAML: {type(exc).__name__}: {exc}") from None
 
     def mapping(self, value: Any, path: str, allowed: Iterable[str] | None) -> dict[str, Any]:
-        """A mapping whose keys are all ``allowed`` (any string key when None)."""
+        """A mapping whose keys are all ``allowed`` (any string key when None); an unknown
+        key is reported, and left out when collecting."""
         if not isinstance(value, dict):
             raise self.fail(path, f"must be a mapping, got {kind(value)}")
         names = None if allowed is None else tuple(allowed)
-        for key in value:
+        known: dict[str, Any] = {}
+        for key, item in value.items():
             if not isinstance(key, str) or (names is not None and key not in names):
                 hint = did_you_mean(str(key), names) if names is not None else ""
-                raise self.fail(join(path, str(key)), f"unknown key{hint}")
-        return value
+                self.report(self.fail(join(path, str(key)), f"unknown key{hint}"))
+                continue
+            known[key] = item
+        return known
 
     def section(self, value: Any, path: str, allowed: Iterable[str] | None) -> dict[str, Any]:
         """Like mapping, but an absent or empty section is an empty mapping."""
