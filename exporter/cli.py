@@ -9,6 +9,7 @@ import argparse
 import errno
 import getpass
 import logging
+import os
 import signal
 import sys
 import threading
@@ -88,10 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
     def prepare(settings: Settings) -> Settings:
-        """What this process polls of a loaded configuration; its tokens never get logged."""
-        for account in settings.accounts:
-            for form in account.usertoken.forms():
-                logs.register_secret(form)
+        """What this process polls of a loaded configuration."""
         if shard is not None:
             index, count = shard
             settings = replace(
@@ -123,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             settings = load()
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
             return 2
 
     if args.config_check:
@@ -145,6 +144,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if simulator is not None:
             simulator.stop()
+
+
+def _web_reload_metrics(store: Store) -> Callable[[bool], None]:
+    last_success = time.time()
+
+    def loaded(applied: bool) -> None:
+        nonlocal last_success
+        if applied:
+            last_success = time.time()
+        store.set_process(render_reload(applied, last_success, "web_config"))
+
+    return loaded
+
+
+class SignalPipe:
+    """Signals as bytes on a pipe that the main thread reads. The interpreter writes the
+    signal's number there itself, from whichever thread the signal lands on
+    (``signal.set_wakeup_fd``); the Python handler does nothing. No handler code runs in
+    the middle of other code: it can take no lock that code holds, start no thread, and
+    raise nothing into it."""
+
+    def __init__(self, *signums: int) -> None:
+        self._read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        for signum in signums:
+            signal.signal(signum, self._ignore)
+
+    @staticmethod
+    def _ignore(signum: int, frame: FrameType | None) -> None:
+        """The byte on the pipe is the signal's delivery; this only replaces the default
+        action (which would end the process)."""
+
+    def next(self) -> int:
+        """Wait for the next signal; its number."""
+        return os.read(self._read, 1)[0]
 
 
 def _hash_password() -> int:
@@ -191,7 +226,7 @@ def describe(settings: Settings, heading: str, shard: str | None) -> str:
             else "system CAs"
         )
         lines.append(
-            f"account {account.name}: POST {account.api_url} as {account.username} "
+            f"account {account.name}: POST {account.shown_url} as {account.username} "
             f"(usertoken set), requesttype {account.request_type}, "
             f"groupings {','.join(account.groupings)}, page_size {account.page_size}, "
             f"every {format_duration(account.poll_interval)}, {selection}, {tls}"
@@ -226,6 +261,9 @@ def _serve(
     store = Store(a.name for a in settings.accounts)  # not ready until each has polled
     fleet = Fleet(store, settings.max_concurrency)
     reloader = Reloader(load, fleet, store, source)
+    if web is not None:
+        web.on_reload = _web_reload_metrics(store)
+        web.on_reload(True)
     for account in settings.accounts:
         if account.tls_insecure_skip_verify:
             log.warning(
@@ -263,18 +301,7 @@ def _serve(
         )
         return 1
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
-        stop.set()
-
-    def on_hangup(signum: int, frame: FrameType | None) -> None:
-        # Not in the handler itself: a reload takes locks the interrupted code may hold.
-        threading.Thread(target=reloader.reload, args=("SIGHUP",), daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
+    signals = SignalPipe(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     server.start_background()
     reloader.start(settings)
     auto_reload = parse_duration(args.auto_reload_interval)
@@ -303,8 +330,10 @@ def _serve(
             f"{base_url}/ (status page) or {base_url}{telemetry_path}",
             extra={"fields": {"poll_interval_seconds": settings.poll_interval}},
         )
-    while not stop.wait(1.0):
-        pass
+    while (signum := signals.next()) == signal.SIGHUP:
+        reloader.request("SIGHUP")
+    log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
+    stop.set()
     server.shutdown()
     server.server_close()
     fleet.shutdown()

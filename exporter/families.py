@@ -133,6 +133,17 @@ HEALTH_FAMILIES = {
             "gauge",
             "Unix time of the last successful configuration load.",
         ),
+        Family(
+            "pinpointe_exporter_web_config_last_reload_successful",
+            "gauge",
+            "1 if the web config (--web.config.file) in force is the file's current content, "
+            "0 if its last change could not be applied (the previous one stays in force).",
+        ),
+        Family(
+            "pinpointe_exporter_web_config_last_reload_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful load of the web config.",
+        ),
     )
 }
 ALL_FAMILIES: tuple[Family, ...] = (

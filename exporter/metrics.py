@@ -171,10 +171,10 @@ _BUILD_INFO = {
 }
 
 
-def render_reload(successful: bool, last_success: float) -> dict[str, Chunk]:
-    """The exporter's configuration reload samples."""
-    ok = "pinpointe_exporter_config_last_reload_successful"
-    when = "pinpointe_exporter_config_last_reload_success_timestamp_seconds"
+def render_reload(successful: bool, last_success: float, what: str = "config") -> dict[str, Chunk]:
+    """The reload samples of the configuration (``config``) or the web config (``web_config``)."""
+    ok = f"pinpointe_exporter_{what}_last_reload_successful"
+    when = f"pinpointe_exporter_{what}_last_reload_success_timestamp_seconds"
     return {
         ok: Chunk.of(f"{ok} {1 if successful else 0}\n".encode()),
         when: Chunk.of(f"{when} {format_value(last_success)}\n".encode()),

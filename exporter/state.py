@@ -70,9 +70,10 @@ class Store:
             self._publish()
 
     def set_process(self, chunks: Chunks) -> None:
-        """Publish the exporter's own samples (one series each, not per account)."""
+        """Publish some of the exporter's own samples (one series each, not per account),
+        replacing those of the same families."""
         with self._lock:
-            self._process = chunks
+            self._process = {**self._process, **chunks}
             self._publish()
 
     def _publish(self) -> None:

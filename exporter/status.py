@@ -33,6 +33,7 @@ from exporter.configkeys import key_fields
 from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
 from exporter.poller import AccountPoller
+from exporter.secret import redacted_url
 from exporter.statuspage import render_html as render_html  # re-exported
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -91,7 +92,7 @@ def account_status(poller: AccountPoller) -> AccountStatus:
     return AccountStatus(
         name=account.name,
         health=health,
-        api_url=account.api_url,
+        api_url=account.shown_url,
         request_type=poller.client.request_type,
         groupings=account.groupings,
         selection=tuple(s.describe() for s in account.autoresponders),
@@ -117,6 +118,7 @@ class Facts:
     config_file: str | None
     reload_successful: bool
     last_reload_success_timestamp: float
+    reload_error: str | None  # why the last reload failed, while it is the last
     accounts: tuple[AccountStatus, ...]
 
 
@@ -127,7 +129,7 @@ class StatusViews:
         self,
         pollers: Callable[[], list[AccountPoller]],
         generation: Callable[[], int],
-        reload_state: Callable[[], tuple[bool, float]],
+        reload_state: Callable[[], tuple[bool, float, str | None]],
         settings: Callable[[], Settings],
         telemetry_path: str = "/metrics",
         demo: bool = False,
@@ -148,13 +150,14 @@ class StatusViews:
         self._views: dict[str, bytes] = {}
 
     def facts(self) -> Facts:
-        successful, last_success = self._reload_state()
+        successful, last_success, error = self._reload_state()
         return Facts(
             now=self.clock(),
             demo=self.demo,
             config_file=self.config_file,
             reload_successful=successful,
             last_reload_success_timestamp=last_success,
+            reload_error=error,
             accounts=tuple(account_status(p) for p in self._pollers()),
         )
 
@@ -204,6 +207,7 @@ def render_json(facts: Facts) -> str:
                 "file": facts.config_file,
                 "last_reload_successful": facts.reload_successful,
                 "last_reload_success_timestamp": facts.last_reload_success_timestamp,
+                "last_reload_error": facts.reload_error,
             },
             "accounts": [
                 {
@@ -235,6 +239,8 @@ def _config_document(settings: Settings | AccountConfig) -> dict[str, Any]:
         value = getattr(settings, name)
         if isinstance(value, Secret):
             document.update(_token(value))
+        elif name == "api_url":
+            document[name] = redacted_url(value)
         elif name == "field_map":
             document[name] = dict(value)
         elif value is not None:

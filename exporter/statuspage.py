@@ -20,6 +20,7 @@ nav a{margin-right:1rem}
 .banner{background:#fff4ce;border:1px solid #e0b000;padding:.6rem .8rem;margin:1rem 0;
 border-radius:4px;font-weight:600}
 .warn{background:#fde7e9;border-color:#c4314b}
+.why{font-weight:400;margin-top:.3rem;font-family:ui-monospace,monospace}
 table{border-collapse:collapse;width:100%;margin-top:1rem;font-size:.9rem}
 th,td{border:1px solid #d0d0d0;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
@@ -112,9 +113,10 @@ def render_html(facts: Facts, telemetry_path: str) -> str:
             "the built-in simulator, not a real account.</div>"
         )
     if not facts.reload_successful:
+        why = "<br>".join(_e(line) for line in (facts.reload_error or "").splitlines())
         banner += (
             '<div class="banner warn">The last configuration reload failed: the previous '
-            "configuration is still in force (see the log).</div>"
+            f'configuration is still in force.<div class="why">{why}</div></div>'
         )
     rows = "".join(_row(a, facts.now) for a in facts.accounts) or (
         '<tr><td colspan="10">no accounts configured</td></tr>'

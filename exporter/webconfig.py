@@ -38,13 +38,14 @@ import os
 import re
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from exporter.config import parse_duration
+from exporter.safefile import FileProblem, read_text
 from exporter.webpolicy import BCRYPT_HASH, Passwords, Policy, RateLimit, Refusal, normal_san
 from exporter.webtls import read_tls
 from exporter.yamlreader import Reader, kind
@@ -80,6 +81,8 @@ class WebConfig:
         self._watched = (source, *policy.watched) if watch else ()
         self._stamp = _stamp(self._watched)
         self._reload_lock = threading.Lock()
+        # Told the outcome of every reload (True: applied), for the reload metrics.
+        self.on_reload: Callable[[bool], None] = lambda applied: None
 
     # -- what the server asks, answered from the policy in force --------------------
     @property
@@ -124,6 +127,7 @@ class WebConfig:
                     f"the changed web config is not valid, the previous one stays in force: {exc}",
                     extra={"fields": {"file": self.source}},
                 )
+                self.on_reload(False)
                 return
             self._watched = fresh._watched
             self._stamp = _stamp(self._watched)
@@ -132,6 +136,7 @@ class WebConfig:
                 "web config reloaded",
                 extra={"fields": {"file": self.source, "web": self.describe()}},
             )
+            self.on_reload(True)
 
 
 def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int, int] | None, ...]:
@@ -147,13 +152,23 @@ def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int, int] | None, ...]:
 
 
 # -- loading -------------------------------------------------------------------------
+# Certificates given inline make a web config a few KiB; this is far more.
+MAX_WEB_CONFIG_SIZE = 1024 * 1024
+
+
 def load_web_config(path: str) -> WebConfig:
-    """Read and validate a web config file; raise WebConfigError naming what is wrong."""
+    """Read and validate a web config file; raise WebConfigError naming what is wrong.
+    Whatever the file holds, the only exception is WebConfigError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WebConfigError(f"{path}: cannot read the web config file: {exc.strerror}") from None
-    return parse_web_config(text, path, watch=True)
+        text = read_text(path, MAX_WEB_CONFIG_SIZE)
+    except FileProblem as exc:
+        raise WebConfigError(f"{path}: the web config file {exc.problem}") from None
+    try:
+        return parse_web_config(text, path, watch=True)
+    except WebConfigError:
+        raise
+    except Exception as exc:  # a value no check foresaw is still a web config error
+        raise WebConfigError(f"{path}: {type(exc).__name__}: {exc}") from None
 
 
 def parse_web_config(text: str, source: str, watch: bool = False) -> WebConfig:

@@ -52,13 +52,17 @@ def nasty_status(name: str = NASTY) -> AccountStatus:
 
 
 def test_every_value_is_html_escaped() -> None:
-    facts = Facts(1_780_000_030, True, "c.yaml", True, 1_780_000_000, (nasty_status(),))
+    reload_error = f"c.yaml: accounts[0].name: {NASTY}"
+    facts = Facts(
+        1_780_000_030, True, "c.yaml", False, 1_780_000_000, reload_error, (nasty_status(),)
+    )
     page = render_html(facts, "/metrics")
     assert "<script" not in page
     assert "'x'" not in page and '"quoted"' not in page
     escaped = html.escape(NASTY, quote=True)
-    # name, URL, selection, failure message, unmapped field, hint
-    assert page.count(escaped) == 6, page
+    # name, URL, selection, failure message, unmapped field, hint, the reload's error
+    assert page.count(escaped) == 7, page
+    assert "The last configuration reload failed" in page
     assert "Demo mode: this page shows SIMULATED Pinpointe data" in page
     assert "30s ago" in page and "in 30s" in page
 
@@ -69,7 +73,7 @@ def test_views_are_rendered_on_change_not_per_request() -> None:
     views = StatusViews(
         lambda: [],
         lambda: generation[0],
-        lambda: (True, 1_780_000_000.0),
+        lambda: (True, 1_780_000_000.0, None),
         lambda: Settings(accounts=()),
         clock=lambda: now[0],
     )
