@@ -328,6 +328,9 @@ class Bench:
                     "poll_interval": "2s",
                     "timeout": "30m",
                     "stale_after": "24h",
+                    # The default (64MiB) stops at about 38,000 autoresponders an account
+                    # (bench/exposition_bound.py); the 50,000 row needs more.
+                    "max_exposition_size": "256MiB",
                     "accounts": [
                         {
                             "name": "bench",
