@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from exporter.config import AccountConfig, Selector
+from exporter.config.units import format_size
 from exporter.fields import FieldMapper, Labels
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.reasons import Reason
-from exporter.sizes import format_size
 from exporter.snapshot import GroupingData, Record, Snapshot
 
 MAX_PROBLEMS_REPORTED = 5

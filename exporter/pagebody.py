@@ -15,10 +15,10 @@ import requests
 import urllib3
 
 from exporter.config import AccountConfig
+from exporter.config.units import format_size
 from exporter.deadline import Guard
 from exporter.pollerrors import PollError, deadline_error, is_timeout, root_cause
 from exporter.reasons import Reason
-from exporter.sizes import format_size
 
 # Room for the envelope (status, pagination) beside page_size x max_record_size.
 ENVELOPE_BYTES = 64 * 1024

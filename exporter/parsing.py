@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.config.yamlreader import json_kind as _kind
 from exporter.reasons import Reason
-from exporter.yamlreader import json_kind as _kind
 
 # Words of a FAILED message that mean the credentials were refused. Not a bare "token":
 # a message quoting the request back would name the usertoken field.

@@ -23,6 +23,7 @@ import requests
 
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
+from exporter.config.secret import SecretFileError
 from exporter.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
 from exporter.pagebody import NOT_JSON, check_containers, decode_json, read_body
 from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
@@ -47,7 +48,6 @@ from exporter.retrypolicy import (
     RetryAfterTooLong,
     parse_retry_after,
 )
-from exporter.secret import SecretFileError
 
 METHOD = "GetAutoresponderResults"
 MAX_PAGES = 10_000

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.config import MAX_CONFIG_FILE_SIZE, AccountConfig, ConfigError, Settings
+from exporter.config.files import FileProblem, read_bytes
 from exporter.handler import Reply, Route
 from exporter.metrics import Chunks, render_reload
 from exporter.poller import AccountPoller
-from exporter.safefile import FileProblem, read_bytes
 from exporter.state import Store
 
 log = logging.getLogger("exporter.reload")

@@ -29,11 +29,11 @@ from exporter.config import (
     Settings,
     format_duration,
 )
-from exporter.configkeys import key_fields
+from exporter.config.keys import key_fields
+from exporter.config.secret import redacted_url
 from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
 from exporter.poller import AccountPoller
-from exporter.secret import redacted_url
 from exporter.statuspage import render_html as render_html  # re-exported
 
 HTML_TYPE = "text/html; charset=utf-8"

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from exporter import __version__
-from exporter.durations import format_duration
+from exporter.config.units import format_duration
 
 if TYPE_CHECKING:
     from exporter.status import AccountStatus, Facts

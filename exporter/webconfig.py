@@ -45,10 +45,10 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.config import parse_duration
-from exporter.safefile import FileProblem, read_text
+from exporter.config.files import FileProblem, read_text
+from exporter.config.yamlreader import Reader, kind
 from exporter.webpolicy import BCRYPT_HASH, Passwords, Policy, RateLimit, Refusal, normal_san
 from exporter.webtls import read_tls
-from exporter.yamlreader import Reader, kind
 
 log = logging.getLogger("exporter.webconfig")
 

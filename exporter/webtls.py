@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.yamlreader import Reader
+from exporter.config.yamlreader import Reader
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,

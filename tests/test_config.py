@@ -12,11 +12,11 @@ from exporter.config import (
     Secret,
     Selector,
     Settings,
-    allowed_keys,
     load_config,
     parse_config,
     parse_duration,
 )
+from exporter.config.keys import allowed_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import requests
 import yaml
 
 from exporter.config import AccountConfig, Settings, parse_config
-from exporter.configkeys import allowed_keys
+from exporter.config.keys import allowed_keys
 from exporter.handler import Reply, Route
 from exporter.reload import Fleet, Slots
 from exporter.server import ExporterServer

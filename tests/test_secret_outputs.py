@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from exporter.secret import secret_forms
+from exporter.config.secret import secret_forms
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import ExporterProcess, run_exporter, spawn_exporter, wait_for, write_config
 

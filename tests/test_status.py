@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from exporter.config import AccountConfig, Settings, parse_config
-from exporter.configkeys import allowed_keys
+from exporter.config.keys import allowed_keys
 from exporter.simulator import SimAccount, Simulator
 from exporter.status import (
     AccountStatus,

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from exporter.sizes import format_size
+from exporter.config.units import format_size
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

@@ -19,7 +19,7 @@ import urllib.parse
 from pathlib import Path
 
 from exporter import logs
-from exporter.safefile import FileProblem, read_text
+from exporter.config.files import FileProblem, read_text
 
 log = logging.getLogger("exporter.config")
 

@@ -15,9 +15,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from exporter import logs
-from exporter.durations import parse_duration
-from exporter.sizes import parse_size
-from exporter.yamlreader import Reader, join, kind
+from exporter.config.units import parse_duration, parse_size
+from exporter.config.yamlreader import Reader, join, kind
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
