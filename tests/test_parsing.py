@@ -8,7 +8,7 @@ import pytest
 
 from exporter.config import Secret
 from exporter.fields import TRUNCATED, FieldMapper, Labels, parse_number
-from exporter.parsing import Page, ResponseError, parse_body
+from exporter.pinpointe import Page, ResponseError, parse_body
 
 RECORD = {"autoresponderid": "7", "autorespondername": "Welcome", "sendsize": "3"}
 OTHER = {"autoresponderid": "8", "autorespondername": "Bye", "sendsize": "5"}

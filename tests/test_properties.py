@@ -16,8 +16,7 @@ from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig, Secret
 from exporter.fields import FieldMapper, clean_label
 from exporter.metrics import Exposition, render_engagement
-from exporter.parsing import Page, ResponseError, parse_body
-from exporter.pinpointe import PinpointeClient, PollError
+from exporter.pinpointe import Page, PinpointeClient, PollError, ResponseError, parse_body
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import promtool_check

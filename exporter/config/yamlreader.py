@@ -72,13 +72,6 @@ def kind(value: Any) -> str:
     return {**_WORDS, dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
-def json_kind(value: Any) -> str:
-    """What a JSON value is, in JSON's words: ``an object``, ``null``..."""
-    if isinstance(value, dict):
-        return "an object"
-    return _WORDS.get(type(value), "a number" if isinstance(value, int | float) else "null")
-
-
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 

@@ -24,10 +24,16 @@ import requests
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
 from exporter.config.secret import SecretFileError
-from exporter.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
-from exporter.pagebody import NOT_JSON, check_containers, decode_json, read_body
-from exporter.parsing import CREDENTIAL_WORDS, Page, ResponseError, error_message, parse_body
-from exporter.pollerrors import (
+from exporter.pinpointe.body import NOT_JSON, check_containers, decode_json, read_body
+from exporter.pinpointe.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
+from exporter.pinpointe.envelope import (
+    CREDENTIAL_WORDS,
+    Page,
+    ResponseError,
+    error_message,
+    parse_body,
+)
+from exporter.pinpointe.errors import (
     CHECK_API_URL,
     auth_failed,
     capped,
@@ -38,9 +44,8 @@ from exporter.pollerrors import (
     quoted,
     retry_later,
 )
-from exporter.pollerrors import PollError as PollError  # re-exported: callers catch it
-from exporter.reasons import Reason
-from exporter.retrypolicy import (
+from exporter.pinpointe.errors import PollError as PollError  # re-exported: callers catch it
+from exporter.pinpointe.retry import (
     RETRY_AFTER_INLINE_MAX,
     RETRY_STATUSES,
     CountingRetry,
@@ -48,6 +53,7 @@ from exporter.retrypolicy import (
     RetryAfterTooLong,
     parse_retry_after,
 )
+from exporter.reasons import Reason
 
 METHOD = "GetAutoresponderResults"
 MAX_PAGES = 10_000

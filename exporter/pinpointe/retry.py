@@ -12,7 +12,7 @@ from typing import Any
 
 from urllib3.util.retry import Retry
 
-from exporter.deadline import POLL_TIMEOUT, current
+from exporter.pinpointe.deadline import POLL_TIMEOUT, current
 
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
 RETRY_AFTER_INLINE_MAX = 10.0

@@ -19,10 +19,10 @@ import urllib3
 
 from exporter import logs
 from exporter.config import AccountConfig, format_duration
-from exporter.deadline import POLL_TIMEOUT
+from exporter.pinpointe.deadline import POLL_TIMEOUT
 from exporter.reasons import Reason
 
-log = logging.getLogger("exporter.pinpointe")
+log = logging.getLogger("exporter.pinpointe.client")
 
 # A Retry-After is waited out for at most the larger of the poll interval and this.
 RETRY_AFTER_CAP = 3600.0

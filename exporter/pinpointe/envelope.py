@@ -13,11 +13,24 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.config.yamlreader import json_kind as _kind
 from exporter.reasons import Reason
+
 
 # Words of a FAILED message that mean the credentials were refused. Not a bare "token":
 # a message quoting the request back would name the usertoken field.
+def _kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words: ``an object``, ``a list``, ``null``..."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "null"
+
+
 CREDENTIAL_WORDS = re.compile(
     r"credential|authenticat|password|login|\b(?:invalid|wrong|bad|expired|unknown)\s+(?:user)?token",
     re.I,

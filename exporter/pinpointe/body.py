@@ -16,8 +16,8 @@ import urllib3
 
 from exporter.config import AccountConfig
 from exporter.config.units import format_size
-from exporter.deadline import Guard
-from exporter.pollerrors import PollError, deadline_error, is_timeout, root_cause
+from exporter.pinpointe.deadline import Guard
+from exporter.pinpointe.errors import PollError, deadline_error, is_timeout, root_cause
 from exporter.reasons import Reason
 
 # Room for the envelope (status, pagination) beside page_size x max_record_size.
