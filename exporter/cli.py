@@ -22,14 +22,12 @@ from types import FrameType
 from exporter import __version__, logs
 from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
 from exporter.connections import raise_open_files_limit
+from exporter.exposition import Store, render_reload, runtime_metrics
 from exporter.flags import build_parser as build_parser  # re-exported
-from exporter.metrics import render_reload
 from exporter.poller import Pollers
 from exporter.reload import Fleet, Reloader
-from exporter.runtime import runtime_metrics
 from exporter.server import ExporterServer, parse_listen_address
 from exporter.sharding import export_shard, parse_shard, shard_of
-from exporter.state import Store
 from exporter.status import StatusViews
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 

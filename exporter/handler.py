@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
 from exporter.connections import IDLE_TIMEOUT, IO_TIMEOUT, REQUEST_TIMEOUT
+from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, runtime_metrics
 from exporter.httpreq import BadRequest, read_head
-from exporter.metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
-from exporter.runtime import runtime_metrics
 
 if TYPE_CHECKING:
     from exporter.server import ExporterServer

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from exporter.collect import AccountFetcher
 from exporter.config import AccountConfig
 from exporter.diagnose import Diagnosis
-from exporter.metrics import Chunks, HealthFacts, render_engagement, render_health
+from exporter.exposition import Chunks, HealthFacts, Publisher, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.reasons import Reason
 from exporter.snapshot import Snapshot
-from exporter.state import Publisher
 
 log = logging.getLogger("exporter.poller")
 

@@ -23,10 +23,9 @@ from pathlib import Path
 
 from exporter.config import MAX_CONFIG_FILE_SIZE, AccountConfig, ConfigError, Settings
 from exporter.config.files import FileProblem, read_bytes
+from exporter.exposition import Chunks, Store, render_reload
 from exporter.handler import Reply, Route
-from exporter.metrics import Chunks, render_reload
 from exporter.poller import AccountPoller
-from exporter.state import Store
 
 log = logging.getLogger("exporter.reload")
 

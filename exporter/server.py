@@ -23,8 +23,8 @@ from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from exporter.connections import IO_TIMEOUT, REQUEST_TIMEOUT, Connection, Connections
+from exporter.exposition import Store
 from exporter.handler import RequestGuard, RequestHandler, Route
-from exporter.state import Store
 
 if TYPE_CHECKING:
     from exporter.webconfig import WebConfig

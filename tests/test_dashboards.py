@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.metrics import ALL_FAMILIES
+from exporter.exposition import ALL_FAMILIES
 from exporter.sharding import ShardCollector
 from tests.conftest import SYSTEM_DEPS, require_tool
 

@@ -17,11 +17,11 @@ import yaml
 
 from exporter.config import AccountConfig, Settings, parse_config
 from exporter.config.keys import allowed_keys
+from exporter.exposition import Store
 from exporter.handler import Reply, Route
 from exporter.reload import Fleet, Slots
 from exporter.server import ExporterServer
 from exporter.simulator import SimAccount, Simulator
-from exporter.state import Store
 from exporter.webconfig import parse_web_config
 from tests.conftest import (
     ExporterProcess,

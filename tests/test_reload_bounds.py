@@ -22,9 +22,9 @@ import pytest
 import requests
 
 from exporter.config import Settings
+from exporter.exposition import Store
 from exporter.reload import Fleet, Reloader
 from exporter.simulator import SimAccount, Simulator
-from exporter.state import Store
 from tests.conftest import (
     ExporterProcess,
     labels,

@@ -22,9 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter import __version__
-from exporter.families import ALL_FAMILIES as ALL_FAMILIES  # re-exported
-from exporter.families import ENGAGEMENT, HEALTH_FAMILIES, SEND_START, Family
-from exporter.gzipjoin import Chunk, OpenGzip
+from exporter.exposition.families import (
+    ALL_FAMILIES,
+    ENGAGEMENT,
+    HEALTH_FAMILIES,
+    SEND_START,
+    Family,
+)
+from exporter.exposition.gzipjoin import Chunk, OpenGzip
 from exporter.reasons import POLL_ERROR_REASONS
 from exporter.snapshot import Snapshot
 

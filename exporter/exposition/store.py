@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-from exporter.metrics import Chunks, Exposition
+from exporter.exposition.render import Chunks, Exposition
 
 
 class Publisher(Protocol):
