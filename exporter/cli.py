@@ -20,14 +20,13 @@ from pathlib import Path
 from types import FrameType
 
 from exporter import __version__, logs
+from exporter.collector import Fleet, Pollers, Reloader, export_shard, parse_shard, shard_of
 from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
 from exporter.connections import raise_open_files_limit
 from exporter.exposition import Store, render_reload, runtime_metrics
 from exporter.flags import build_parser as build_parser  # re-exported
-from exporter.poller import Pollers
-from exporter.reload import Fleet, Reloader
+from exporter.handler import lifecycle_route
 from exporter.server import ExporterServer, parse_listen_address
-from exporter.sharding import export_shard, parse_shard, shard_of
 from exporter.status import StatusViews
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -277,7 +276,10 @@ def _serve(
         demo=args.demo,
         config_file=None if source is None else str(source),
     )
-    routes = {**views.routes(), "/-/reload": reloader.route(args.enable_lifecycle)}
+    routes = {
+        **views.routes(),
+        "/-/reload": lifecycle_route(reloader.reload, args.enable_lifecycle),
+    }
     try:
         server = ExporterServer(
             listen,

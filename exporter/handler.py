@@ -52,6 +52,25 @@ class Route:
     handle: Callable[[str], Reply]
 
 
+LIFECYCLE_DISABLED = (
+    "Lifecycle API is not enabled: start pinpointe-exporter with --web.enable-lifecycle "
+    "to reload the configuration over HTTP (or send it SIGHUP)"
+)
+
+
+def lifecycle_route(reload: Callable[[str], tuple[bool, str]], enabled: bool) -> Route:
+    """POST/PUT /-/reload: ``reload("http")`` -> (applied, message), answered 200 or 500;
+    served only with --web.enable-lifecycle (403 otherwise)."""
+
+    def handle(method: str) -> Reply:
+        if not enabled:
+            return Reply(403, f"{LIFECYCLE_DISABLED}\n".encode())
+        applied, message = reload("http")
+        return Reply(200 if applied else 500, f"{message}\n".encode())
+
+    return Route(("POST", "PUT"), handle)
+
+
 def accepts(header: str | None, wanted: str) -> bool:
     """True if an Accept or Accept-Encoding header lists ``wanted`` with a non-zero q."""
     for item in (header or "").split(","):

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from exporter import __version__
+from exporter.collector import AccountPoller
 from exporter.config import (
     AccountConfig,
     FileSecret,
@@ -33,7 +34,6 @@ from exporter.config.keys import key_fields
 from exporter.config.secret import redacted_url
 from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
-from exporter.poller import AccountPoller
 from exporter.statuspage import render_html as render_html  # re-exported
 
 HTML_TYPE = "text/html; charset=utf-8"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher
 from exporter.config import AccountConfig, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator

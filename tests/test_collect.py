@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher, FieldMapper
 from exporter.config import AccountConfig, Selector
 from exporter.config.units import format_size
 from exporter.exposition import render_engagement
-from exporter.fields import FieldMapper
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot

@@ -11,6 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
+from exporter.collector import FieldMapper
 from exporter.exposition.gzipjoin import Chunk
 from exporter.exposition.render import (
     POLL_ERROR_REASONS,
@@ -21,7 +22,6 @@ from exporter.exposition.render import (
     render_engagement,
     render_health,
 )
-from exporter.fields import FieldMapper
 from exporter.handler import accepts
 from exporter.snapshot import GroupingData, Record, Snapshot
 

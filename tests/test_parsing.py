@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from exporter.collector.fields import TRUNCATED, FieldMapper, Labels, parse_number
 from exporter.config import Secret
-from exporter.fields import TRUNCATED, FieldMapper, Labels, parse_number
 from exporter.pinpointe import Page, ResponseError, parse_body
 
 RECORD = {"autoresponderid": "7", "autorespondername": "Welcome", "sendsize": "3"}

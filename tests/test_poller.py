@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from exporter.collector import FieldMapper
+from exporter.collector.poller import JITTER, AccountPoller, Clock, backoff_delay
 from exporter.config import AccountConfig, Secret
 from exporter.exposition import Store
-from exporter.fields import FieldMapper
 from exporter.pinpointe import PollError
-from exporter.poller import JITTER, AccountPoller, Clock, backoff_delay
 from exporter.snapshot import GroupingData, Record, Snapshot
 from tests.conftest import labels, parse_samples
 

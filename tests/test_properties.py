@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher
+from exporter.collector.fields import FieldMapper, clean_label
 from exporter.config import AccountConfig, Secret
 from exporter.exposition import Exposition, render_engagement
-from exporter.fields import FieldMapper, clean_label
 from exporter.pinpointe import Page, PinpointeClient, PollError, ResponseError, parse_body
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot

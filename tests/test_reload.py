@@ -15,11 +15,11 @@ import pytest
 import requests
 import yaml
 
+from exporter.collector import Fleet, Slots
 from exporter.config import AccountConfig, Settings, parse_config
 from exporter.config.keys import allowed_keys
 from exporter.exposition import Store
 from exporter.handler import Reply, Route
-from exporter.reload import Fleet, Slots
 from exporter.server import ExporterServer
 from exporter.simulator import SimAccount, Simulator
 from exporter.webconfig import parse_web_config

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import requests
 
+from exporter.collector import Fleet, Reloader
 from exporter.config import Settings
 from exporter.exposition import Store
-from exporter.reload import Fleet, Reloader
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
     ExporterProcess,

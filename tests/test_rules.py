@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.collector.sharding import ShardCollector
 from exporter.exposition import ALL_FAMILIES
-from exporter.sharding import ShardCollector
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ JOB_ALERTS = {
     "PinpointeExporterConfigReloadFailed",
     "PinpointeExporterShardMissing",
 }
-# Served by exporter/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
+# Served by collector/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
 SHARD_METRICS = {family.name for family in ShardCollector(0, 1).collect()}
 RUNBOOK_PREFIX = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
 

@@ -22,7 +22,7 @@ from exporter.config import AccountConfig, format_duration
 from exporter.pinpointe.deadline import POLL_TIMEOUT
 from exporter.reasons import Reason
 
-log = logging.getLogger("exporter.pinpointe.client")
+log = logging.getLogger("exporter.pinpointe")
 
 # A Retry-After is waited out for at most the larger of the poll interval and this.
 RETRY_AFTER_CAP = 3600.0

@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from exporter.collector.fields import FieldMapper, Labels
 from exporter.config import AccountConfig, Selector
 from exporter.config.units import format_size
-from exporter.fields import FieldMapper, Labels
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.reasons import Reason
 from exporter.snapshot import GroupingData, Record, Snapshot

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.collect import AccountFetcher
+from exporter.collector.diagnose import Diagnosis
+from exporter.collector.fetch import AccountFetcher
 from exporter.config import AccountConfig
-from exporter.diagnose import Diagnosis
 from exporter.exposition import Chunks, HealthFacts, Publisher, render_engagement, render_health
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.reasons import Reason
