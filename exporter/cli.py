@@ -22,13 +22,19 @@ from types import FrameType
 from exporter import __version__, logs
 from exporter.collector import Fleet, Pollers, Reloader, export_shard, parse_shard, shard_of
 from exporter.config import ConfigError, Settings, format_duration, load_config, parse_duration
-from exporter.connections import raise_open_files_limit
 from exporter.exposition import Store, render_reload, runtime_metrics
 from exporter.flags import build_parser as build_parser  # re-exported
-from exporter.handler import lifecycle_route
-from exporter.server import ExporterServer, parse_listen_address
 from exporter.status import StatusViews
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.web import (
+    ExporterServer,
+    WebConfig,
+    WebConfigError,
+    lifecycle_route,
+    load_web_config,
+    parse_listen_address,
+    raise_open_files_limit,
+    url_host,
+)
 
 log = logging.getLogger("exporter")
 
@@ -37,14 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.healthcheck:
-        from exporter.healthcheck import Credentials, followed_flags, run
+        from exporter.flags import web_flags
+        from exporter.web.healthcheck import Credentials, followed_flags, run
 
         listen_address, web_config_file = args.listen_address, args.web_config_file
         given = sys.argv[1:] if argv is None else list(argv)
         if args.healthcheck_pid and not any(
             arg.startswith(("--web.listen-address", "--web.config.file")) for arg in given
         ):
-            followed = followed_flags(args.healthcheck_pid)
+            followed = followed_flags(args.healthcheck_pid, web_flags)
             if followed is not None:
                 pid, listen_address, web_config_file = followed
                 print(f"following the web flags of pid {pid}", file=sys.stderr)
@@ -308,11 +315,8 @@ def _serve(
     if auto_reload > 0 and source is not None:
         reloader.watch(auto_reload, stop)
     port = server.server_address[1]
-    url_host = listen[0] if listen[0] not in ("", "0.0.0.0", "::") else "localhost"
-    if ":" in url_host:
-        url_host = f"[{url_host}]"
     scheme = "https" if web is not None and web.tls else "http"
-    base_url = f"{scheme}://{url_host}:{port}"
+    base_url = f"{scheme}://{url_host(listen[0])}:{port}"
     log.info(
         "pinpointe-exporter started",
         extra={

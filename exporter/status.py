@@ -32,9 +32,9 @@ from exporter.config import (
 )
 from exporter.config.keys import key_fields
 from exporter.config.secret import redacted_url
-from exporter.handler import Reply, Route
 from exporter.logs import REDACTED
 from exporter.statuspage import render_html as render_html  # re-exported
+from exporter.web import Reply, Route
 
 HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json"

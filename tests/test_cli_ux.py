@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from exporter.cli import build_parser
-from exporter.webconfig import WebConfigError, parse_web_config
+from exporter.web import WebConfigError, parse_web_config
 from tests.conftest import ROOT, run_exporter
 
 

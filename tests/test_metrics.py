@@ -22,8 +22,8 @@ from exporter.exposition.render import (
     render_engagement,
     render_health,
 )
-from exporter.handler import accepts
 from exporter.snapshot import GroupingData, Record, Snapshot
+from exporter.web.handler import accepts
 
 ODD_NAME = 'We"l\\c\nome'
 

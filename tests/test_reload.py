@@ -19,10 +19,8 @@ from exporter.collector import Fleet, Slots
 from exporter.config import AccountConfig, Settings, parse_config
 from exporter.config.keys import allowed_keys
 from exporter.exposition import Store
-from exporter.handler import Reply, Route
-from exporter.server import ExporterServer
 from exporter.simulator import SimAccount, Simulator
-from exporter.webconfig import parse_web_config
+from exporter.web import ExporterServer, Reply, Route, parse_web_config
 from tests.conftest import (
     ExporterProcess,
     account_config,

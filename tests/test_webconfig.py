@@ -26,8 +26,8 @@ import requests
 import trustme
 import yaml
 
-from exporter import webconfig
-from exporter.webconfig import WebConfig, WebConfigError, parse_web_config
+from exporter.web import webconfig
+from exporter.web import WebConfig, WebConfigError, parse_web_config
 from tests.conftest import (
     ExporterProcess,
     parse_samples,

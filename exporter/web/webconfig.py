@@ -47,8 +47,8 @@ from typing import Any
 from exporter.config import parse_duration
 from exporter.config.files import FileProblem, read_text
 from exporter.config.yamlreader import Reader, kind
-from exporter.webpolicy import BCRYPT_HASH, Passwords, Policy, RateLimit, Refusal, normal_san
-from exporter.webtls import read_tls
+from exporter.web.policy import BCRYPT_HASH, Passwords, Policy, RateLimit, Refusal, normal_san
+from exporter.web.tls import read_tls
 
 log = logging.getLogger("exporter.webconfig")
 

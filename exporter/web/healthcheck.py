@@ -34,14 +34,15 @@ import http.client
 import io
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from exporter.server import parse_listen_address
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.web.address import parse_listen_address
+from exporter.web.webconfig import WebConfig, WebConfigError, load_web_config
 
 HEALTH_PATH = "/-/healthy"
 TIMEOUT_SECONDS = 4.0  # below the image HEALTHCHECK's --timeout=5s
@@ -152,29 +153,31 @@ def run(listen_address: str, web_config_file: str | None, credentials: Credentia
     return 0 if healthy else 1
 
 
-def followed_flags(pid: int) -> tuple[int, str, str | None] | None:
+# The exporter's own flags: argv -> (--web.listen-address, --web.config.file); raises
+# SystemExit when they do not parse (the command line's parser, given by the caller).
+WebFlags = Callable[[list[str]], tuple[str, str | None]]
+
+
+def followed_flags(pid: int, web_flags: WebFlags) -> tuple[int, str, str | None] | None:
     """(the process followed, its --web.listen-address, its --web.config.file): the
     exporter running as ``pid``, or else as a child of it, under this probe's own user;
     None if there is none. A relative web config path is made absolute from that
     process's working directory."""
-    from exporter.flags import build_parser
-
     for candidate in (pid, *_children(pid)):
         argv = _exporter_argv(candidate)
         if argv is None:
             continue
         try:
             with contextlib.redirect_stderr(io.StringIO()):
-                args, _ = build_parser().parse_known_args(argv)
+                listen_address, web_config_file = web_flags(argv)
         except SystemExit:
             continue
-        web_config_file: str | None = args.web_config_file
         if web_config_file and not os.path.isabs(web_config_file):
             with contextlib.suppress(OSError):
                 web_config_file = os.path.join(
                     os.readlink(f"/proc/{candidate}/cwd"), web_config_file
                 )
-        return candidate, args.listen_address, web_config_file
+        return candidate, listen_address, web_config_file
     return None
 
 

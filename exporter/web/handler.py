@@ -12,63 +12,24 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 from exporter import __version__
-from exporter.connections import IDLE_TIMEOUT, IO_TIMEOUT, REQUEST_TIMEOUT
-from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, runtime_metrics
-from exporter.httpreq import BadRequest, read_head
-
-if TYPE_CHECKING:
-    from exporter.server import ExporterServer
+from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Store, runtime_metrics
+from exporter.web.connections import (
+    IDLE_TIMEOUT,
+    IO_TIMEOUT,
+    REQUEST_TIMEOUT,
+    Connection,
+    Connections,
+)
+from exporter.web.request import BadRequest, read_head
+from exporter.web.routes import RequestGuard, Route
 
 log = logging.getLogger("exporter.server")
-
-# Checks a request before it is served; returns None to serve it, or (status, headers).
-RequestGuard = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]] | None]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What a route answers."""
-
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Route:
-    """An endpoint served beside /metrics and the health checks (the status page, the
-    lifecycle API): the methods it answers (HEAD goes with GET) and its handler, called
-    with the method after basic auth passed."""
-
-    methods: tuple[str, ...]
-    handle: Callable[[str], Reply]
-
-
-LIFECYCLE_DISABLED = (
-    "Lifecycle API is not enabled: start pinpointe-exporter with --web.enable-lifecycle "
-    "to reload the configuration over HTTP (or send it SIGHUP)"
-)
-
-
-def lifecycle_route(reload: Callable[[str], tuple[bool, str]], enabled: bool) -> Route:
-    """POST/PUT /-/reload: ``reload("http")`` -> (applied, message), answered 200 or 500;
-    served only with --web.enable-lifecycle (403 otherwise)."""
-
-    def handle(method: str) -> Reply:
-        if not enabled:
-            return Reply(403, f"{LIFECYCLE_DISABLED}\n".encode())
-        applied, message = reload("http")
-        return Reply(200 if applied else 500, f"{message}\n".encode())
-
-    return Route(("POST", "PUT"), handle)
 
 
 def accepts(header: str | None, wanted: str) -> bool:
@@ -102,6 +63,22 @@ _LANDING = """<!DOCTYPE html>
 """
 
 
+class Host(Protocol):
+    """What a RequestHandler needs of the server that runs it (web/server.py's
+    ExporterServer): the handler never imports the server."""
+
+    store: Store
+    telemetry_path: str
+    routes: Mapping[str, Route]
+    guard: RequestGuard | None
+    connections: Connections
+
+    @property
+    def response_headers(self) -> Mapping[str, str]: ...
+
+    def current_connection(self) -> Connection: ...
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"pinpointe-exporter/{__version__}"
@@ -111,17 +88,17 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     timeout = IO_TIMEOUT
     disable_nagle_algorithm = True
-    server: ExporterServer
     rfile: io.BufferedReader
 
     def setup(self) -> None:
         super().setup()
-        self.link = self.server.current_connection()
+        self.host = cast(Host, self.server)
+        self.link = self.host.current_connection()
         self.answered = False
 
     def handle_one_request(self) -> None:
         self.close_connection = True
-        connections = self.server.connections
+        connections = self.host.connections
         try:
             if self.answered:  # kept alive: wait (evictably) for the next request to start
                 connections.wait(self.link, IDLE_TIMEOUT)
@@ -172,7 +149,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _write_method(self) -> None:
-        route = self.server.routes.get(self.path.split("?", 1)[0])
+        route = self.host.routes.get(self.path.split("?", 1)[0])
         if route is None or self.command not in route.methods:
             self._not_allowed()
             return
@@ -183,14 +160,14 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path = self.path.split("?", 1)[0]
-        if self.server.guard is not None:
-            refusal = self.server.guard(self)
+        if self.host.guard is not None:
+            refusal = self.host.guard(self)
             if refusal is not None:
                 status, headers = refusal
                 reply = f"{HTTPStatus(status).phrase}\n".encode()
                 self._send(status, reply, "text/plain; charset=utf-8", headers)
                 return
-        route = self.server.routes.get(path)
+        route = self.host.routes.get(path)
         if route is not None:
             method = "GET" if self.command == "HEAD" else self.command
             if method not in route.methods:
@@ -203,15 +180,15 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
             answer = route.handle(method)
             self._send(answer.status, answer.body, answer.content_type, dict(answer.headers))
-        elif path == self.server.telemetry_path:
+        elif path == self.host.telemetry_path:
             self._metrics()
         elif path == "/":
-            page = _LANDING.format(version=__version__, metrics=self.server.telemetry_path)
+            page = _LANDING.format(version=__version__, metrics=self.host.telemetry_path)
             self._send(200, page.encode(), "text/html; charset=utf-8")
         elif path == "/-/healthy":
             self._send(200, b"Healthy\n", "text/plain; charset=utf-8")
         elif path == "/-/ready":
-            pending = self.server.store.pending()
+            pending = self.host.store.pending()
             if pending:
                 text = "Not ready: waiting for the first poll of " + ", ".join(pending) + "\n"
                 self._send(503, text.encode(), "text/plain; charset=utf-8")
@@ -223,7 +200,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _metrics(self) -> None:
         openmetrics = accepts(self.headers.get("Accept"), "application/openmetrics-text")
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        exposition = self.server.store.exposition
+        exposition = self.host.store.exposition
         runtime = runtime_metrics(openmetrics)
         headers = {"Vary": "Accept, Accept-Encoding"}
         if accepts(self.headers.get("Accept-Encoding"), "gzip"):
@@ -244,7 +221,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(len(part) for part in parts)))
-        extra = self.server.web.headers if self.server.web is not None else {}
+        extra = self.host.response_headers
         for name, value in {**extra, **headers}.items():
             self.send_header(name, value)
         self.end_headers()

@@ -29,6 +29,7 @@ from typing import Any
 log = logging.getLogger("exporter.server")
 
 
+DEFAULT_MAX_CONNECTIONS = 512  # --web.max-connections, as Prometheus'
 REQUEST_TIMEOUT = 10.0  # from accept (or the first byte of a later request) to its last header
 IDLE_TIMEOUT = 30.0  # a kept-alive connection waiting for its next request
 IO_TIMEOUT = 30.0  # any one read or write, also while answering

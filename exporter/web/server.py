@@ -20,33 +20,27 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from exporter.connections import IO_TIMEOUT, REQUEST_TIMEOUT, Connection, Connections
 from exporter.exposition import Store
-from exporter.handler import RequestGuard, RequestHandler, Route
-
-if TYPE_CHECKING:
-    from exporter.webconfig import WebConfig
+from exporter.web.connections import (
+    DEFAULT_MAX_CONNECTIONS,
+    IO_TIMEOUT,
+    REQUEST_TIMEOUT,
+    Connection,
+    Connections,
+)
+from exporter.web.handler import RequestHandler
+from exporter.web.routes import RequestGuard, Route
+from exporter.web.webconfig import WebConfig
 
 log = logging.getLogger("exporter.server")
 
-DEFAULT_MAX_CONNECTIONS = 512
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1024 * 1024
 ACCEPT_WAIT = 0.5  # at the cap with nothing to evict: look again this often
 ACCEPT_PAUSE_MAX = 1.0  # out of descriptors: pause accepting 5 ms, doubling up to this
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-
-
-def parse_listen_address(address: str) -> tuple[str, int]:
-    """``:9863``, ``127.0.0.1:9863`` or ``[::1]:9863`` -> (host, port)."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"invalid listen address {address!r}: use host:port, e.g. :9863")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port_text)
 
 
 class ExporterServer(ThreadingHTTPServer):
@@ -81,6 +75,11 @@ class ExporterServer(ThreadingHTTPServer):
         except BaseException:
             self.connections.stop()
             raise
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """Headers every answer carries (the web config's http_server_config.headers)."""
+        return self.web.headers if self.web is not None else {}
 
     def server_bind(self) -> None:
         if self.dual_stack:
