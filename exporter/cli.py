@@ -31,6 +31,7 @@ from exporter.web import (
     WebConfigError,
     lifecycle_route,
     load_web_config,
+    page_route,
     parse_listen_address,
     raise_open_files_limit,
     url_host,
@@ -283,10 +284,9 @@ def _serve(
         demo=args.demo,
         config_file=None if source is None else str(source),
     )
-    routes = {
-        **views.routes(),
-        "/-/reload": lifecycle_route(reloader.reload, args.enable_lifecycle),
-    }
+    pages = views.pages().items()
+    routes = {path: page_route(page.content_type, page.body) for path, page in pages}
+    routes["/-/reload"] = lifecycle_route(reloader.reload, args.enable_lifecycle)
     try:
         server = ExporterServer(
             listen,

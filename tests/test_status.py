@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from exporter.status import (
     StatusViews,
     render_config,
     render_html,
+    render_markdown,
 )
 from tests.conftest import ExporterProcess, account_config, require_tool, wait_for
 
@@ -231,3 +233,30 @@ accounts:
     assert document["max_record_size"] == 8192 and document["poll_timeout"] == "4m"
     restored = shown.replace("usertoken: <redacted>", "usertoken: tok-config-page-7d1")
     assert parse_config(restored, "config.yaml", {}) == settings
+
+
+def test_the_troubleshooting_guide_is_served_as_html(
+    exporter: Callable[..., ExporterProcess],
+) -> None:
+    response = exporter(None, "--demo").get("/troubleshooting")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = response.text
+    assert "<h1>Troubleshooting</h1>" in page and page.count("<li>") >= 10
+    assert "<code>pinpointe_up 0</code>" in page or "<b><code>pinpointe_up 0</code>" in page
+    prose = re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
+    for markup in ("**", "`", "](", "\n## ", "\n- "):
+        assert markup not in prose, markup
+
+
+def test_the_markdown_subset_renders_escaped() -> None:
+    text = (
+        "# T <x>\n\npara **b** `c<d>` [l](https://e/?a=1&b=2)\n\n"
+        "- one\n  two\n- three\n\n```\n<raw>\n```\n"
+    )
+    assert render_markdown(text) == (
+        "<h1>T &lt;x&gt;</h1>\n"
+        '<p>para <b>b</b> <code>c&lt;d&gt;</code> <a href="https://e/?a=1&amp;b=2">l</a></p>\n'
+        "<ul><li>one two</li><li>three</li></ul>\n"
+        "<pre><code>&lt;raw&gt;</code></pre>"
+    )

@@ -26,8 +26,7 @@ import requests
 import trustme
 import yaml
 
-from exporter.web import webconfig
-from exporter.web import WebConfig, WebConfigError, parse_web_config
+from exporter.web import WebConfig, WebConfigError, parse_web_config, webconfig
 from tests.conftest import (
     ExporterProcess,
     parse_samples,

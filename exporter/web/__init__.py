@@ -11,7 +11,14 @@ rate limits via ``policy``), ``address`` parses the listen address, and
 
 from exporter.web.address import parse_listen_address, url_host
 from exporter.web.connections import DEFAULT_MAX_CONNECTIONS, raise_open_files_limit
-from exporter.web.routes import LIFECYCLE_DISABLED, Reply, RequestGuard, Route, lifecycle_route
+from exporter.web.routes import (
+    LIFECYCLE_DISABLED,
+    Reply,
+    RequestGuard,
+    Route,
+    lifecycle_route,
+    page_route,
+)
 from exporter.web.server import ExporterServer
 from exporter.web.webconfig import WebConfig, WebConfigError, load_web_config, parse_web_config
 
@@ -26,6 +33,7 @@ __all__ = [
     "WebConfigError",
     "lifecycle_route",
     "load_web_config",
+    "page_route",
     "parse_listen_address",
     "parse_web_config",
     "raise_open_files_limit",

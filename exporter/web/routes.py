@@ -48,3 +48,8 @@ def lifecycle_route(reload: Callable[[str], tuple[bool, str]], enabled: bool) ->
         return Reply(200 if applied else 500, f"{message}\n".encode())
 
     return Route(("POST", "PUT"), handle)
+
+
+def page_route(content_type: str, body: Callable[[], bytes]) -> Route:
+    """A GET (and HEAD) route answering 200 with ``body()``."""
+    return Route(("GET",), lambda method: Reply(200, body(), content_type))

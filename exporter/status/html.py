@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import html
 import time
-from typing import TYPE_CHECKING
 
 from exporter import __version__
-from exporter.config.units import format_duration
-
-if TYPE_CHECKING:
-    from exporter.status import AccountStatus, Facts
+from exporter.config import format_duration
+from exporter.status.model import AccountStatus, Facts
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d1d1f;background:#fff}
