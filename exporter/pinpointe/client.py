@@ -35,6 +35,7 @@ from exporter.pinpointe.envelope import (
 )
 from exporter.pinpointe.errors import (
     CHECK_API_URL,
+    PollError,
     auth_failed,
     capped,
     connection_failed,
@@ -44,7 +45,6 @@ from exporter.pinpointe.errors import (
     quoted,
     retry_later,
 )
-from exporter.pinpointe.errors import PollError as PollError  # re-exported: callers catch it
 from exporter.pinpointe.retry import (
     RETRY_AFTER_INLINE_MAX,
     RETRY_STATUSES,
