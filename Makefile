@@ -118,4 +118,4 @@ bench-container: system-deps $(VENV)/.test
 	$(BIN)/python bench/container.py
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .cache

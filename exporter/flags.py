@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from exporter import __version__
-from exporter.server import DEFAULT_MAX_CONNECTIONS
+from exporter.web import DEFAULT_MAX_CONNECTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,3 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pinpointe-exporter {__version__}")
     return parser
+
+
+def web_flags(argv: list[str]) -> tuple[str, str | None]:
+    """The --web.listen-address and --web.config.file of an exporter's command line (for
+    --healthcheck, which follows the exporter it probes)."""
+    args, _ = build_parser().parse_known_args(argv)
+    return args.listen_address, args.web_config_file

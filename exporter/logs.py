@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -26,10 +27,9 @@ REDACTED = "<redacted>"
 
 
 class _Formatter(logging.Formatter):
-    def __init__(self, json_format: bool, secrets: list[str]) -> None:
+    def __init__(self, json_format: bool) -> None:
         super().__init__()
         self.json_format = json_format
-        self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
@@ -47,7 +47,7 @@ class _Formatter(logging.Formatter):
         elif record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         line = json.dumps(fields, default=str) if self.json_format else logfmt(fields)
-        return redact_secrets(line, self.secrets)
+        return redact(line)
 
 
 def redact_secrets(text: str, secrets: Iterable[str]) -> str:
@@ -98,13 +98,10 @@ def _logfmt_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
-_secrets: list[str] = []
-
-
 def setup(level: str = "info", log_format: str = "logfmt") -> None:
     """Send the exporter's logs to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(log_format == "json", _secrets))
+    handler.setFormatter(_Formatter(log_format == "json"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])
@@ -112,12 +109,18 @@ def setup(level: str = "info", log_format: str = "logfmt") -> None:
 
 
 MIN_SECRET_LENGTH = 6
+# Every secret registered so far (insertion-ordered, no duplicates), and one pattern
+# matching any of them, made again on each registration (they are few and rare).
+_secrets: dict[str, None] = {}
+_registry_lock = threading.Lock()
+_registered: re.Pattern[str] | None = None
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced (for text that leaves otherwise than
-    through a log line, such as an HTTP answer)."""
-    return redact_secrets(text, _secrets)
+    """``text`` with every registered secret replaced, in any letter case: what every
+    log line goes through, and every message that is stored to be shown elsewhere."""
+    pattern = _registered
+    return text if pattern is None else pattern.sub(REDACTED, text)
 
 
 def register_secret(secret: str) -> None:
@@ -126,5 +129,9 @@ def register_secret(secret: str) -> None:
     Values too short to be real tokens are not replaced: masking "x" everywhere would
     mangle every line while protecting nothing.
     """
-    if len(secret) >= MIN_SECRET_LENGTH and secret not in _secrets:
-        _secrets.append(secret)
+    global _registered
+    if len(secret) < MIN_SECRET_LENGTH or secret in _secrets:
+        return
+    with _registry_lock:
+        _secrets[secret] = None
+        _registered = _secrets_pattern(tuple(_secrets))

@@ -28,14 +28,14 @@ from typing import Any
 import requests
 import yaml
 
-from exporter.families import ENGAGEMENT
+from exporter.exposition.families import ENGAGEMENT
 
 STEP = 60
 SPAN = (8 * 24 + 2) * 3600
 
 
 def openmetrics(autoresponders: int, end: int) -> str:
-    # family -> its series' extra labels, as exporter/families.py exposes them
+    # family -> its series' extra labels, as exporter/exposition/families.py exposes them
     families: dict[str, list[str]] = {}
     for suffix, extra, _ in ENGAGEMENT.values():
         families.setdefault(f"pinpointe_autoresponder_{suffix}", []).append(extra)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher
 from exporter.config import AccountConfig, Secret
 from exporter.pinpointe import PinpointeClient, PollError
 

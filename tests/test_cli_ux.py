@@ -13,8 +13,8 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.cli import build_parser
-from exporter.webconfig import WebConfigError, parse_web_config
+from exporter.flags import build_parser
+from exporter.web import WebConfigError, parse_web_config
 from tests.conftest import ROOT, run_exporter
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher
 from exporter.config import AccountConfig, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
@@ -345,3 +345,48 @@ def test_an_inline_retry_wait_past_poll_timeout_ends_the_poll() -> None:
         "the poll of account acme did not finish within poll_timeout (2s)"
     )
     assert served == [1]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("api_url", "message"),
+    [
+        (
+            f"http://127.0.0.1:{closed_port()}/apijson.php",
+            "cannot connect to http://127.0.0.1:{port}/apijson.php ([Errno 111] Connection "
+            "refused); check the host and port in api_url, that the server is up, and any "
+            "firewall or proxy on the way",
+        ),
+        (
+            "http://pinpointe-exporter-test.invalid/apijson.php",
+            "the host name pinpointe-exporter-test.invalid of "
+            "http://pinpointe-exporter-test.invalid/apijson.php does not resolve",
+        ),
+    ],
+    ids=["refused", "unresolvable"],
+)
+def test_a_refused_or_unresolvable_host_is_a_connection_error_not_a_timeout(
+    simulator: StartSimulator, api_url: str, message: str
+) -> None:
+    sim = simulator(SimAccount(token=TOKEN))
+    account = account_for(sim, api_url=api_url, timeout=30)
+    attempts: list[str] = []
+    client = PinpointeClient(account, on_request=attempts.append)
+    try:
+        with pytest.raises(PollError) as raised:
+            client.fetch("autoresponder", lambda records: None)
+    finally:
+        client.close()
+    assert raised.value.reason == "connection"
+    port = api_url.split(":")[2].split("/")[0] if api_url.count(":") == 2 else ""
+    assert raised.value.message.startswith(message.format(port=port)), raised.value.message
+    assert "timeout" not in raised.value.message
+    assert attempts == ["error"] * 4  # the first attempt and 3 retries, as for any connect error

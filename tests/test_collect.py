@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher, FieldMapper
 from exporter.config import AccountConfig, Selector
-from exporter.fields import FieldMapper
-from exporter.metrics import render_engagement
+from exporter.config.units import format_size
+from exporter.exposition import render_engagement
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
-from exporter.sizes import format_size
 from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import account_settings
 

@@ -197,19 +197,29 @@ def test_real_mode_config_passes_the_exporters_config_check(
         local.write_text("compose-test-token-0123\n")
         config = config.replace(target, str(local))
     (tmp_path / "config.yaml").write_text(config)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.check",
-            f"--config.file={tmp_path / 'config.yaml'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--config.check",
+                f"--config.file={tmp_path / 'config.yaml'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+
+    # As shipped, the user name is a placeholder that --config.check refuses ...
+    unedited = check()
+    assert unedited.returncode == 2
+    assert "accounts[0].username: looks like a placeholder" in unedited.stderr
+    # ... and once the user has put theirs in, the configuration passes.
+    (tmp_path / "config.yaml").write_text(config.replace("replace-with-your-username", "DRBrel2"))
+    proc = check()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "compose-test-token-0123" not in proc.stdout + proc.stderr
     assert "main" in proc.stdout

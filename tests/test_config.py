@@ -12,11 +12,11 @@ from exporter.config import (
     Secret,
     Selector,
     Settings,
-    allowed_keys,
     load_config,
     parse_config,
     parse_duration,
 )
+from exporter.config.keys import allowed_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -233,7 +233,7 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(str(missing))
     assert str(raised.value) == (
-        f"{missing}: cannot read the configuration file: No such file or directory"
+        f"{missing}: the configuration file cannot be read: No such file or directory"
     )
 
 
@@ -260,8 +260,14 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-def test_secret_forms_cover_json_escaping() -> None:
-    assert Secret('a/b"c-token').forms() == ('a\\/b\\"c-token', 'a/b\\"c-token', 'a/b"c-token')
+def test_secret_forms_cover_json_and_url_escaping() -> None:
+    assert Secret('a/b"c-token+x y').forms() == (
+        "a%2Fb%22c-token%2Bx%20y",
+        "a%2Fb%22c-token%2Bx+y",
+        'a\\/b\\"c-token+x y',
+        'a/b\\"c-token+x y',
+        'a/b"c-token+x y',
+    )
     assert repr(Secret("abc")) == "Secret('<redacted>')"
 
 
@@ -340,3 +346,23 @@ def test_bad_bounds_name_the_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse(text + MINIMAL)
     assert str(raised.value) == message
+
+
+def test_selecting_thousands_of_autoresponders_compares_no_pair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Duplicates among 8,000 selected autoresponders are found by hashing, not by
+    comparing every pair (which took 32 million comparisons)."""
+    compared = 0
+    original = Selector.__eq__
+
+    def counting_eq(self: Selector, other: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return original(self, other)
+
+    monkeypatch.setattr(Selector, "__eq__", counting_eq)
+    selection = "".join(f"\n      - {{id: {i}}}" for i in range(8_000))
+    settings = parse(MINIMAL + f"    autoresponders:{selection}\n")
+    assert len(settings.accounts[0].autoresponders) == 8_000
+    assert compared < 8_000

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.metrics import ALL_FAMILIES
-from exporter.sharding import ShardCollector
+from exporter.collector.sharding import ShardCollector
+from exporter.exposition import ALL_FAMILIES
 from tests.conftest import SYSTEM_DEPS, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from exporter.collector import FieldMapper
 from exporter.config import ConfigError, parse_config
-from exporter.fields import FieldMapper
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import DEFAULT_FIELDS
 from tests.conftest import ExporterProcess, account_config, run_exporter, wait_for, write_config

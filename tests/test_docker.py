@@ -270,7 +270,7 @@ def test_healthcheck_is_the_exporters_own_probe(dockerfile: str) -> None:
     assert _healthcheck_argv(dockerfile) == ["pinpointe-exporter", "--healthcheck"]
     timeout = re.search(r"--timeout=(\d+)s", _one(stages(dockerfile)[-1], "HEALTHCHECK"))
     assert timeout
-    from exporter.healthcheck import TIMEOUT_SECONDS
+    from exporter.web.healthcheck import TIMEOUT_SECONDS
 
     assert int(timeout[1]) > TIMEOUT_SECONDS, "the probe gives up before Docker kills it"
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from exporter.fields import TRUNCATED
+from exporter.collector import AccountPoller
+from exporter.collector.fields import TRUNCATED
+from exporter.exposition import Store
 from exporter.pinpointe import MAX_PAGES
-from exporter.poller import AccountPoller
 from exporter.simulator import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES, SimAccount, Simulator
-from exporter.state import Store
 from tests.conftest import (
     ExporterProcess,
     Labels,

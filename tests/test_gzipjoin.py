@@ -8,7 +8,7 @@ import zlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.gzipjoin import Chunk, OpenGzip, crc32_combine, python_crc32_combine
+from exporter.exposition.gzipjoin import Chunk, OpenGzip, crc32_combine, python_crc32_combine
 
 
 @given(st.binary(max_size=3000), st.binary(max_size=3000))

@@ -383,12 +383,22 @@ def test_shipped_config_passes_the_exporters_config_check(tmp_path: Path) -> Non
         (local / Path(account["usertoken_file"]).name).write_text("k8s-test-token-0123\n")
     path = tmp_path / "config.yaml"
     path.write_text(text.replace(str(secret_dir), str(local)))
-    proc = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.check", f"--config.file={path}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "exporter", "--config.check", f"--config.file={path}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # As shipped, the user name is a placeholder that --config.check refuses ...
+    unedited = check()
+    assert unedited.returncode == 2
+    assert "accounts[0].username: looks like a placeholder" in unedited.stderr
+    # ... and once the user has put theirs in, the configuration passes.
+    path.write_text(path.read_text().replace("replace-with-your-username", "DRBrel2"))
+    proc = check()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "k8s-test-token-0123" not in proc.stdout + proc.stderr
     for account in config["accounts"]:

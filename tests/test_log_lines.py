@@ -29,7 +29,7 @@ def record(level: int = logging.ERROR, exc: bool = False) -> logging.LogRecord:
 
 @pytest.mark.parametrize("json_format", [False, True])
 def test_control_and_separator_characters_are_escaped(json_format: bool) -> None:
-    line = _Formatter(json_format, []).format(record())
+    line = _Formatter(json_format).format(record())
     assert len(line.splitlines()) == 1
     assert not any(char in line for char in LINE_BREAKERS + "\x1b\x00\x7f\x9b\u202e")
     if json_format:
@@ -43,13 +43,13 @@ def test_control_and_separator_characters_are_escaped(json_format: bool) -> None
 
 @pytest.mark.parametrize("json_format", [False, True])
 def test_debug_lines_name_the_error_without_a_traceback(json_format: bool) -> None:
-    line = _Formatter(json_format, []).format(record(logging.DEBUG, exc=True))
+    line = _Formatter(json_format).format(record(logging.DEBUG, exc=True))
     assert "Traceback" not in line and "File " not in line
     assert "ConnectionResetError: [Errno 104] Connection reset by peer" in line
     assert len(line.splitlines()) == 1
 
 
 def test_error_lines_keep_the_traceback_on_one_line() -> None:
-    line = _Formatter(False, []).format(record(logging.ERROR, exc=True))
+    line = _Formatter(False).format(record(logging.ERROR, exc=True))
     assert "Traceback (most recent call last):\\n" in line
     assert len(line.splitlines()) == 1

@@ -17,11 +17,14 @@ SECRET = "tok-logs-8c1f2a"
 def root() -> Iterator[logging.Logger]:
     """The root logger as logs.setup leaves it; restored (with the secrets) afterwards."""
     logger = logging.getLogger()
-    handlers, level, secrets = logger.handlers[:], logger.level, logs._secrets[:]
+    handlers, level = logger.handlers[:], logger.level
+    secrets, registered = dict(logs._secrets), logs._registered
     yield logger
     logger.handlers[:] = handlers
     logger.setLevel(level)
-    logs._secrets[:] = secrets
+    logs._secrets.clear()
+    logs._secrets.update(secrets)
+    logs._registered = registered
 
 
 def emit(

@@ -11,10 +11,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.fields import FieldMapper
-from exporter.gzipjoin import Chunk
-from exporter.handler import accepts
-from exporter.metrics import (
+from exporter.collector import FieldMapper
+from exporter.exposition.gzipjoin import Chunk
+from exporter.exposition.render import (
     POLL_ERROR_REASONS,
     Exposition,
     HealthFacts,
@@ -24,6 +23,7 @@ from exporter.metrics import (
     render_health,
 )
 from exporter.snapshot import GroupingData, Record, Snapshot
+from exporter.web.handler import accepts
 
 ODD_NAME = 'We"l\\c\nome'
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from exporter.collector.fields import TRUNCATED, FieldMapper, Labels, parse_number
 from exporter.config import Secret
-from exporter.fields import TRUNCATED, FieldMapper, Labels, parse_number
-from exporter.parsing import Page, ResponseError, parse_body
+from exporter.pinpointe import Page, ResponseError, parse_body
 
 RECORD = {"autoresponderid": "7", "autorespondername": "Welcome", "sendsize": "3"}
 OTHER = {"autoresponderid": "8", "autorespondername": "Bye", "sendsize": "5"}
@@ -233,7 +233,7 @@ def test_a_huge_errormessage_is_cut() -> None:
 
 def test_label_values_are_bounded_and_never_hold_the_token() -> None:
     token = "tok-label-8a3f9e"
-    mapper = FieldMapper(labels=Labels(limit=32, secrets=(token,)))
+    mapper = FieldMapper(labels=Labels(limit=32, secrets=lambda: (token,)))
     raw = {
         "autoresponderid": "7" * 40,
         "autorespondername": f"Welcome {token}",
@@ -253,12 +253,31 @@ def test_label_values_are_bounded_and_never_hold_the_token() -> None:
 def test_a_usertoken_with_capitals_in_a_field_name_is_redacted() -> None:
     """Field names are lower-cased; the token in one must not survive in lower case."""
     token = Secret("Tok-UPPER-Secret-9f8e7d")
-    mapper = FieldMapper(labels=Labels(secrets=token.forms()))
+    mapper = FieldMapper(labels=Labels(secrets=token.forms))
     raw = {"autoresponderid": 1, "autorespondername": "a", "sendsize": 1, token.reveal(): 5}
     unmapped = mapper.normalise(raw, per_send=False).unmapped
     assert unmapped == {"<redacted>"}
-    labels = Labels(secrets=token.forms())
+    labels = Labels(secrets=token.forms)
     for folded in ("tok-upper-secret-9f8e7d", "TOK-UPPER-SECRET-9F8E7D", "tOK-upper-SECRET-9f8e7d"):
         assert labels.clean(f"x {folded} y")[0] == "x <redacted> y", folded
     shouted = {"autoresponderid": 1, "sendsize": 1, "X_" + token.reveal().upper(): 5}
     assert mapper.normalise(shouted, per_send=False).unmapped == {"x_<redacted>"}
+
+
+def test_numeric_ids_are_bounded_like_text_and_nan_is_no_id() -> None:
+    mapper = FieldMapper(labels=Labels(limit=32))
+    long_id = mapper.normalise({"autoresponderid": 10**100, "name": "a"}, per_send=False)
+    assert long_id.record is not None
+    assert long_id.record.autoresponder_id == str(10**100)[: 32 - len(TRUNCATED)] + TRUNCATED
+    assert long_id.truncated == ("autoresponder_id",)
+    as_float = mapper.normalise({"autoresponderid": 1e40, "name": "a"}, per_send=False).record
+    assert as_float is not None and as_float.autoresponder_id.endswith(TRUNCATED)
+    assert mapper.normalise({"id": 12.0, "name": "a"}, per_send=False).record.autoresponder_id == (  # type: ignore[union-attr]
+        "12"
+    )
+    for odd in (float("nan"), float("inf"), float("-inf")):
+        result = mapper.normalise({"autoresponderid": odd, "sendsize": 1}, per_send=False)
+        assert result.record is None, odd
+        assert result.problem == "record has no autoresponderid or name"
+        named = mapper.normalise({"id": odd, "name": "Welcome"}, per_send=False).record
+        assert named is not None and named.autoresponder_id == "", odd

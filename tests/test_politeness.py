@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from exporter.poller import backoff_delay
+from exporter.collector.poller import backoff_delay
 from exporter.simulator import RequestRecord, SimAccount, Simulator
 from tests.conftest import ExporterProcess, account_config, labels, spawn_exporter, wait_for
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from exporter.collector import FieldMapper
+from exporter.collector.poller import JITTER, AccountPoller, Clock, backoff_delay
 from exporter.config import AccountConfig, Secret
-from exporter.fields import FieldMapper
+from exporter.exposition import Store
 from exporter.pinpointe import PollError
-from exporter.poller import JITTER, AccountPoller, Clock, backoff_delay
 from exporter.snapshot import GroupingData, Record, Snapshot
-from exporter.state import Store
 from tests.conftest import labels, parse_samples
 
 INTERVAL = 300.0

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.collector import AccountFetcher
+from exporter.collector.fields import FieldMapper, clean_label
 from exporter.config import AccountConfig, Secret
-from exporter.fields import FieldMapper, clean_label
-from exporter.metrics import Exposition, render_engagement
-from exporter.parsing import Page, ResponseError, parse_body
-from exporter.pinpointe import PinpointeClient, PollError
+from exporter.exposition import Exposition, render_engagement
+from exporter.pinpointe import Page, PinpointeClient, PollError, ResponseError, parse_body
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import promtool_check
@@ -260,3 +260,102 @@ def test_any_unicode_name_renders_valid_exposition(pairs: list[tuple[Any, str]])
         assert parsed.get(label_id) == name, (label_id, name, text)
     check = promtool_check(text)
     assert check.returncode == 0, (check.stdout, check.stderr, text)
+
+
+# -- one odd record never fails a poll ------------------------------------------------
+RECORD_FIELDS = [
+    "autoresponderid",
+    "id",
+    "autorespondername",
+    "name",
+    "statid",
+    "stat_id",
+    "sendid",
+    "starttime",
+    "finishtime",
+    "sendsize",
+    "emailopens",
+    "bouncecount_hard",
+    "feedbackloopcount",
+]
+ODD_SCALARS = [
+    *("²", "٣", "1e400", "-0", "NaN", "nan", "Infinity", " 7 ", "0x10", "9" * 5000, ""),
+    *(float("nan"), float("inf"), -1, 2**64, 10**300, 1.5, 1e300, -0.0, True, [], {}),
+]
+odd_values = json_values | st.sampled_from(ODD_SCALARS)
+# A send of autoresponder 1 (so that its sends must be ordered), fields changed or dropped.
+ODD_BASE = {"autoresponderid": "1", "autorespondername": "Series 1", "statid": "199"}
+odd_records = st.builds(
+    lambda changed, dropped: {
+        key: value for key, value in {**ODD_BASE, **changed}.items() if key not in dropped
+    },
+    st.dictionaries(st.sampled_from(RECORD_FIELDS), odd_values, max_size=6),
+    st.sets(st.sampled_from(list(ODD_BASE))),
+)
+GOOD_SENDS = 4
+
+
+def good_records() -> list[dict[str, Any]]:
+    """Two autoresponders, each with GOOD_SENDS sends (more than max_sends keeps)."""
+    return [
+        {
+            "autoresponderid": str(ar),
+            "autorespondername": f"Series {ar}",
+            "statid": str(ar * 100 + send),
+            "starttime": str(1_700_000_000 + send),
+            "sendsize": "10",
+            "emailopens": "4",
+        }
+        for ar in (1, 2)
+        for send in range(GOOD_SENDS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def records_sim() -> Iterator[Simulator]:
+    sim = Simulator([SimAccount(token="tok-odd-record")]).start()
+    yield sim
+    sim.stop()
+
+
+@given(odd_records, st.integers(min_value=0, max_value=2 * GOOD_SENDS))
+@example({**ODD_BASE, "statid": "²"}, 0)  # str.isdigit() but not int()
+@example({**ODD_BASE, "statid": 10**300, "autoresponderid": float("nan")}, 3)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_one_odd_record_never_fails_a_poll(
+    records_sim: Simulator, odd: dict[str, Any], position: int
+) -> None:
+    """Whatever one record holds, beside good ones in both groupings (with more sends per
+    autoresponder than max_sends_per_autoresponder keeps, so sends are ordered), the poll
+    succeeds, every good autoresponder is published, and the exposition is valid."""
+    records = good_records()
+    records.insert(position, odd)
+    records_sim.set_fault("demo", "records", records=records)
+    account = AccountConfig(
+        name="acme",
+        api_url=records_sim.url,
+        username="demo",
+        usertoken=Secret("tok-odd-record"),
+        poll_interval=60,
+        timeout=5,
+        stale_after=600,
+        page_size=0,
+        groupings=("autoresponder", "send"),
+        max_sends_per_autoresponder=2,
+        max_label_length=64,
+    )
+    client = PinpointeClient(account)
+    try:
+        snapshot = AccountFetcher(account, client).fetch_snapshot()
+    finally:
+        client.close()
+    by_grouping = {group.grouping: group.records for group in snapshot.groupings}
+    ids = {record.autoresponder_id for record in by_grouping["autoresponder"]}
+    assert {"1", "2"} <= ids
+    sends = [r for r in by_grouping["send"] if r.autoresponder_id in ("1", "2")]
+    assert len([r for r in sends if r.autoresponder_id == "1"]) <= 2
+    text = b"".join(Exposition([render_engagement("acme", snapshot)]).parts(False)).decode()
+    families = {family.name for family in text_string_to_metric_families(text)}
+    assert "pinpointe_autoresponder_recipients" in families

@@ -15,14 +15,12 @@ import pytest
 import requests
 import yaml
 
+from exporter.collector import Fleet, Slots
 from exporter.config import AccountConfig, Settings, parse_config
-from exporter.configkeys import allowed_keys
-from exporter.handler import Reply, Route
-from exporter.reload import Fleet, Slots
-from exporter.server import ExporterServer
+from exporter.config.keys import allowed_keys
+from exporter.exposition import Store
 from exporter.simulator import SimAccount, Simulator
-from exporter.state import Store
-from exporter.webconfig import parse_web_config
+from exporter.web import ExporterServer, Reply, Route, parse_web_config
 from tests.conftest import (
     ExporterProcess,
     account_config,

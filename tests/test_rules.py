@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.metrics import ALL_FAMILIES
-from exporter.sharding import ShardCollector
+from exporter.collector.sharding import ShardCollector
+from exporter.exposition import ALL_FAMILIES
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ JOB_ALERTS = {
     "PinpointeExporterConfigReloadFailed",
     "PinpointeExporterShardMissing",
 }
-# Served by exporter/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
+# Served by collector/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
 SHARD_METRICS = {family.name for family in ShardCollector(0, 1).collect()}
 RUNBOOK_PREFIX = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
 
@@ -223,7 +223,7 @@ def test_rules_only_use_metrics_the_exporter_exports() -> None:
     recorded = set(records())
     for rule in rules():
         for name in re.findall(r"(?<![:\w])pinpointe_[a-z_]+(?![:\w.])", rule["expr"]):
-            assert name in exported, f"{name} is not exported by exporter/metrics.py"
+            assert name in exported, f"{name} is not exported by exporter/exposition/render.py"
         for name in re.findall(r"(?<![:\w])[a-z_]+:[a-z_]+(?::[a-z0-9_]+)?(?![:\w])", rule["expr"]):
             assert name in recorded, f"{name} is not recorded by any rule"
 

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.runtime import MAX_AGE, RuntimeMetrics, runtime_metrics
+from exporter.exposition.process import MAX_AGE, RuntimeMetrics, runtime_metrics
 
 
 def counting_registry() -> tuple[CollectorRegistry, Gauge]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.connections import Connections
-from exporter.httpreq import (
+from exporter.web.connections import Connections
+from exporter.web.request import (
     MAX_DISCARDED_BODY,
     BadRequest,
     RequestHead,

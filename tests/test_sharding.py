@@ -1,6 +1,6 @@
 """--shard INDEX/COUNT: every account is polled by exactly one shard, and stays there.
 
-Proved three ways: through exporter.sharding.shard_of, through the account list the
+Proved three ways: through exporter.collector.sharding.shard_of, through the account list the
 real exporter prints with `--config.check --shard i/n`, and through real polls
 (`--once --shard i/n` against the simulator). The sharded Kubernetes overlay's
 own container arguments, expanded per pod as Kubernetes does, are run the same way.
@@ -22,7 +22,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.sharding import export_shard, shard_of
+from exporter.collector import export_shard, shard_of
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import require_tool
 

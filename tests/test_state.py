@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exporter.gzipjoin import Chunk
-from exporter.state import Store
+from exporter.exposition import Store
+from exporter.exposition.gzipjoin import Chunk
 
 
 def sample(name: str, account: str, value: int) -> dict[str, Chunk]:

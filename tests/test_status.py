@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import requests
 import yaml
 
 from exporter.config import AccountConfig, Settings, parse_config
-from exporter.configkeys import allowed_keys
+from exporter.config.keys import allowed_keys
 from exporter.simulator import SimAccount, Simulator
 from exporter.status import (
     AccountStatus,
@@ -21,6 +22,7 @@ from exporter.status import (
     StatusViews,
     render_config,
     render_html,
+    render_markdown,
 )
 from tests.conftest import ExporterProcess, account_config, require_tool, wait_for
 
@@ -52,13 +54,17 @@ def nasty_status(name: str = NASTY) -> AccountStatus:
 
 
 def test_every_value_is_html_escaped() -> None:
-    facts = Facts(1_780_000_030, True, "c.yaml", True, 1_780_000_000, (nasty_status(),))
+    reload_error = f"c.yaml: accounts[0].name: {NASTY}"
+    facts = Facts(
+        1_780_000_030, True, "c.yaml", False, 1_780_000_000, reload_error, (nasty_status(),)
+    )
     page = render_html(facts, "/metrics")
     assert "<script" not in page
     assert "'x'" not in page and '"quoted"' not in page
     escaped = html.escape(NASTY, quote=True)
-    # name, URL, selection, failure message, unmapped field, hint
-    assert page.count(escaped) == 6, page
+    # name, URL, selection, failure message, unmapped field, hint, the reload's error
+    assert page.count(escaped) == 7, page
+    assert "The last configuration reload failed" in page
     assert "Demo mode: this page shows SIMULATED Pinpointe data" in page
     assert "30s ago" in page and "in 30s" in page
 
@@ -69,7 +75,7 @@ def test_views_are_rendered_on_change_not_per_request() -> None:
     views = StatusViews(
         lambda: [],
         lambda: generation[0],
-        lambda: (True, 1_780_000_000.0),
+        lambda: (True, 1_780_000_000.0, None),
         lambda: Settings(accounts=()),
         clock=lambda: now[0],
     )
@@ -227,3 +233,30 @@ accounts:
     assert document["max_record_size"] == 8192 and document["poll_timeout"] == "4m"
     restored = shown.replace("usertoken: <redacted>", "usertoken: tok-config-page-7d1")
     assert parse_config(restored, "config.yaml", {}) == settings
+
+
+def test_the_troubleshooting_guide_is_served_as_html(
+    exporter: Callable[..., ExporterProcess],
+) -> None:
+    response = exporter(None, "--demo").get("/troubleshooting")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = response.text
+    assert "<h1>Troubleshooting</h1>" in page and page.count("<li>") >= 10
+    assert "<code>pinpointe_up 0</code>" in page or "<b><code>pinpointe_up 0</code>" in page
+    prose = re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
+    for markup in ("**", "`", "](", "\n## ", "\n- "):
+        assert markup not in prose, markup
+
+
+def test_the_markdown_subset_renders_escaped() -> None:
+    text = (
+        "# T <x>\n\npara **b** `c<d>` [l](https://e/?a=1&b=2)\n\n"
+        "- one\n  two\n- three\n\n```\n<raw>\n```\n"
+    )
+    assert render_markdown(text) == (
+        "<h1>T &lt;x&gt;</h1>\n"
+        '<p>para <b>b</b> <code>c&lt;d&gt;</code> <a href="https://e/?a=1&amp;b=2">l</a></p>\n'
+        "<ul><li>one two</li><li>three</li></ul>\n"
+        "<pre><code>&lt;raw&gt;</code></pre>"
+    )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from exporter.collect import AccountFetcher
+from exporter.collector import AccountFetcher
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import FAULTS, SimAccount, Simulator
 from tests.conftest import (

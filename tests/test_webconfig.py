@@ -26,8 +26,7 @@ import requests
 import trustme
 import yaml
 
-from exporter import webconfig
-from exporter.webconfig import WebConfig, WebConfigError, parse_web_config
+from exporter.web import WebConfig, WebConfigError, parse_web_config, webconfig
 from tests.conftest import (
     ExporterProcess,
     parse_samples,
@@ -389,7 +388,7 @@ def test_bad_web_config_fails_at_start_with_exit_2(tmp_path: Path, text: str) ->
     missing = run_exporter("--demo", f"--web.config.file={tmp_path}/absent.yml")
     assert missing.returncode == 2
     assert missing.stderr == (
-        f"error: {tmp_path}/absent.yml: cannot read the web config file: "
+        f"error: {tmp_path}/absent.yml: the web config file cannot be read: "
         "No such file or directory\n"
     )
 
@@ -492,6 +491,54 @@ def test_changes_are_picked_up_without_a_restart(tmp_path: Path, secured: StartS
     wait_for(lambda: "the previous one stays in force" in handle.logs(), what="the error")
     assert "tls_server_config.cert_file: cannot load the certificate and key" in handle.logs()
     assert "web config reloaded" in handle.logs()
+
+
+WEB_RELOAD_OK = "pinpointe_exporter_web_config_last_reload_successful"
+
+
+@pytest.mark.parametrize("breakage", ["non_utf8_comment", "fifo", "unhashable_key"])
+def test_a_web_config_that_cannot_be_read_is_refused_loudly_never_half_applied(
+    tmp_path: Path, secured: StartSecured, breakage: str
+) -> None:
+    """The changed file also holds a new password: until the file can be read whole, the
+    old password keeps working, the new one is refused, the log says why at error level
+    and the web config reload metric says 0; once it can, the new password applies."""
+    handle = secured(
+        {"basic_auth_users": {"prometheus": bcrypt_hash("first")}},
+        scheme="http",
+        auth=("prometheus", "first"),
+    )
+    path = tmp_path / "web-0.yml"
+
+    def status(password: str) -> int:
+        return handle.get("/metrics", auth=("prometheus", password)).status_code
+
+    def web_reload_ok() -> float:
+        text = handle.get("/metrics", auth=("prometheus", "first")).text
+        return parse_samples(text)[(WEB_RELOAD_OK, frozenset())]
+
+    assert web_reload_ok() == 1
+    second = f"basic_auth_users:\n  prometheus: '{bcrypt_hash('second')}'\n"
+    if breakage == "non_utf8_comment":
+        path.write_bytes(b"# caf\xe9\n" + second.encode())
+        problem = "is not valid UTF-8 (byte 0xe9 at line 1, offset 5)"
+    elif breakage == "fifo":
+        os.mkfifo(tmp_path / "web.fifo")
+        os.replace(tmp_path / "web.fifo", path)
+        problem = "is a FIFO (named pipe), not a regular file"
+    else:
+        path.write_text(second + "rate_limit: {[1, 2]: 3}\n")
+        problem = "a key must be a single value, not a list or mapping"
+    wait_for(lambda: web_reload_ok() == 0, what="the failed web config reload")
+    assert status("first") == 200 and status("second") == 401
+    errors = [line for line in handle.logs().splitlines() if "level=error" in line]
+    assert any(problem in line and "the previous one stays in force" in line for line in errors)
+    path.unlink()
+    path.write_text(second)
+    wait_for(lambda: status("second") == 200, what="the new password once the file is fixed")
+    assert status("first") == 401
+    text = handle.get("/metrics", auth=("prometheus", "second")).text
+    assert parse_samples(text)[(WEB_RELOAD_OK, frozenset())] == 1
 
 
 # -- agreement with exporter-toolkit -------------------------------------------------

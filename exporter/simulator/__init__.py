@@ -17,7 +17,8 @@ from exporter.simulator.faults import (
     ODD_NAMES,
     FaultCall,
 )
-from exporter.simulator.server import RequestRecord, Simulator
+from exporter.simulator.handler import RequestRecord
+from exporter.simulator.server import Simulator
 from exporter.simulator.wire import CREDENTIALS_FAILED
 
 __all__ = [

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from exporter.simulator.data import SimAccount, send_figures, send_model
-from exporter.simulator.faults import FAULT_PARAMS, FAULTS, FaultCall, request_cursor
-from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed, handler_send
+from exporter.simulator.faults import FAULT_PARAMS, FAULTS
+from exporter.simulator.handler import Arrival, RequestRecord, handler_for
+from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed
 
 log = logging.getLogger("exporter.simulator")
 
@@ -48,7 +47,7 @@ class Simulator:
     # -- lifecycle ---------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
         self._closing.clear()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = ThreadingHTTPServer((host, port), handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
@@ -117,6 +116,24 @@ class Simulator:
             self._requests_by_grouping.clear()
             self.seen.clear()
             self._log.clear()
+
+    def received(self, username: str) -> Arrival:
+        """An API request of ``username`` came: count it, and say how to answer it."""
+        with self._lock:
+            self._requests[username] += 1
+            fault = self._faults.get(username)
+            params = {**FAULT_PARAMS.get(fault or "", {}), **self._fault_params.get(username, {})}
+            sequence = self._fault_requests[username]
+            self._fault_requests[username] += 1
+
+        def stopping() -> bool:
+            return self._closing.is_set() or self.fault_of(username) != fault
+
+        return Arrival(fault, params, sequence, stopping)
+
+    def log_request(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._log.append(record)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -307,96 +324,3 @@ class Simulator:
         if account.envelope == "response" or account.pagination_in == "response":
             body = {"response": body}
         return body
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One API request as the simulator saw it (monotonic clock of the simulator process)."""
-
-    username: str
-    received: float
-    answered: float | None  # when the status line went out; None if no response was sent
-    status: int | None
-    cursor: int
-
-
-def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "pinpointe-simulator"
-        disable_nagle_algorithm = True
-        pending: tuple[str, float, int] | None = None  # an API request not yet logged
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug(format % args)
-
-        def send_response(self, code: int, message: str | None = None) -> None:
-            # Logged before the answer leaves, so the log is complete once a client has it.
-            self._log_request(time.monotonic(), code)
-            super().send_response(code, message)
-
-        def _log_request(self, answered: float | None, status: int | None) -> None:
-            if self.pending is not None:
-                username, received, cursor = self.pending
-                self.pending = None
-                with sim._lock:
-                    sim._log.append(RequestRecord(username, received, answered, status, cursor))
-
-        def _json_body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            return json.loads(raw)
-
-        def do_GET(self) -> None:
-            if self.path == "/admin/stats":
-                handler_send(self, 200, sim.stats())
-            else:
-                handler_send(self, 404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            received = time.monotonic()
-            try:
-                body = self._json_body()
-            except (ValueError, UnicodeDecodeError):
-                handler_send(self, 400, failed("Invalid request: malformed JSON"))
-                return
-            if self.path == "/admin/fault":
-                try:
-                    params = body.get("params") or {}
-                    if not isinstance(params, dict):
-                        raise TypeError("params must be an object")
-                    sim.set_fault(str(body["username"]), body.get("fault"), **params)
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    handler_send(self, 400, {"error": str(exc)})
-                    return
-                handler_send(self, 200, {"ok": True})
-                return
-            if self.path.split("?")[0] != "/apijson.php":
-                handler_send(self, 404, {"error": "not found"})
-                return
-            username = str(body.get("username", "")) if isinstance(body, dict) else ""
-            cursor = request_cursor(body)[0]
-            self.pending = (username, received, cursor)
-            with sim._lock:
-                sim._requests[username] += 1
-                fault = sim._faults.get(username)
-                params = sim._fault_params.get(username, {})
-                sequence = sim._fault_requests[username]
-                sim._fault_requests[username] += 1
-            try:
-                if fault is None or (params.get("later_pages") and cursor == 0):
-                    handler_send(self, *sim.answer(body))
-                    return
-                call = FaultCall(
-                    self,
-                    body,
-                    sim.answer,
-                    {**FAULT_PARAMS.get(fault, {}), **params},
-                    sequence,
-                    lambda: sim._closing.is_set() or sim.fault_of(username) != fault,
-                )
-                FAULTS[fault](call)
-            finally:
-                self._log_request(None, None)  # no answer was sent (hang, reset)
-
-    return Handler

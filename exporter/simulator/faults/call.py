@@ -1,0 +1,99 @@
+"""What a fault is: a function answering one API request its own way, registered under
+its own name with its parameters' defaults (``@fault(seconds=1.0)``), and the helpers
+faults share to take the normal answer apart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from exporter.simulator.wire import handler_send
+
+
+@dataclass
+class FaultCall:
+    """What a fault function gets: the raw request, the normal answer and its parameters."""
+
+    handler: BaseHTTPRequestHandler
+    request: Any
+    respond: Callable[[Any], tuple[int, dict[str, Any]]]  # the normal answer to a request
+    params: dict[str, Any]
+    sequence: int  # 0 for the first request since the fault was set, then 1, 2, ...
+    stopping: Callable[[], bool]
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        """The normal (status, body) for this request, as it is now."""
+        return self.respond(self.request)
+
+    @property
+    def cursor(self) -> int:
+        return request_cursor(self.request)[0]
+
+    @property
+    def limit(self) -> int:
+        return request_cursor(self.request)[1]
+
+    def send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        handler_send(self.handler, status, body, headers)
+
+
+Fault = Callable[[FaultCall], None]
+# Fault name -> the function answering the request its own way; ``later_pages=True``
+# (any fault) answers the first page of every chain normally.
+FAULTS: dict[str, Fault] = {}
+# Fault name -> its parameters and their defaults.
+FAULT_PARAMS: dict[str, dict[str, Any]] = {}
+
+
+def fault(**params: Any) -> Callable[[Fault], Fault]:
+    """Register the decorated function as the fault named after it; ``params`` are the
+    parameters it takes, with their defaults."""
+
+    def register(function: Fault) -> Fault:
+        FAULTS[function.__name__] = function
+        FAULT_PARAMS[function.__name__] = params
+        return function
+
+    return register
+
+
+def request_cursor(request: Any) -> tuple[int, int]:
+    details = request.get("details") if isinstance(request, dict) else None
+    pagination = details.get("pagination") if isinstance(details, dict) else None
+    if not isinstance(pagination, dict):
+        return 0, 0
+    try:
+        return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
+    except (TypeError, ValueError):
+        return 0, 0
+
+
+def with_next(body: dict[str, Any], following: int | str | None) -> dict[str, Any]:
+    """``body`` with its pagination ``next`` set (or removed, for None)."""
+    holder = body.get("response", body)
+    if following is None:
+        holder.pop("pagination", None)
+    else:
+        holder["pagination"] = {"next": following}
+    return body
+
+
+def records_in(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record dicts of a SUCCESS body, whatever the envelope (to distort them in place)."""
+    holder = body.get("response", body)
+    data = holder.get("data") if isinstance(holder, dict) else None
+    if isinstance(data, dict) and "item" in data:
+        data = data["item"]
+    if isinstance(data, dict):
+        data = list(data.values()) if all(isinstance(v, dict) for v in data.values()) else [data]
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def wait(call: FaultCall, seconds: float) -> None:
+    """Sleep ``seconds``, or less if the simulator stops meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not call.stopping():
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
