@@ -56,7 +56,8 @@ def tree(path):
     return {"files": len(files), "bytes": sum(os.path.getsize(f) for f in files)}
 package = os.path.dirname(exporter.__file__)
 simulator = os.path.dirname(exporter.simulator.__file__)
-faults = [os.path.join(d, f) for d, _, fs in os.walk(simulator) for f in fs if "faults" in f]
+faults = [os.path.join(d, f) for d, _, fs in os.walk(simulator) for f in fs
+          if "faults" in os.path.relpath(os.path.join(d, f), simulator)]
 print(json.dumps({
     "exporter": tree(package),
     "simulator": tree(simulator),

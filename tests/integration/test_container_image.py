@@ -107,6 +107,10 @@ def test_demo_serves_metrics_and_the_status_page(demo: Exporter) -> None:
     page = demo.get("/")
     assert page.status_code == 200
     assert "Demo mode: this page shows SIMULATED Pinpointe data" in page.text
+    # Served from a data file of the package: the wheel and the image must carry it.
+    guide = demo.get("/troubleshooting")
+    assert guide.status_code == 200
+    assert "pinpointe_up" in guide.text
 
 
 def test_runs_as_the_images_user_with_no_capabilities(demo: Exporter) -> None:
@@ -236,7 +240,8 @@ def test_default_command_without_a_config_names_the_missing_file(
 ) -> None:
     refused = podman.completed("podman", "run", "--rm", image)
     assert refused.returncode == 2
-    assert f"error: {CONFIG}: cannot read the configuration file" in refused.stderr
+    assert f"error: {CONFIG}: " in refused.stderr
+    assert "No such file or directory" in refused.stderr
 
 
 def test_real_mode_reads_config_and_token_from_mounted_files(

@@ -34,7 +34,7 @@ from typing import Any
 import requests
 import yaml
 
-from exporter.sharding import shard_of
+from exporter.collector.sharding import shard_of
 from tests.conftest import labels, parse_samples, require_tool, series, wait_for
 from tests.integration.engine import (
     ROOT,
