@@ -29,7 +29,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.6.1
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY exporter/ ./exporter/
 RUN python -m build --wheel --outdir /dist .
 

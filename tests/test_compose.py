@@ -387,7 +387,7 @@ def test_exporter_is_hardened_like_the_kubernetes_pod(base: dict[str, Any]) -> N
     assert tmpfs.split(":")[0] == "/tmp"
     assert exporter["cap_drop"] == ["ALL"]
     assert "no-new-privileges:true" in exporter["security_opt"]
-    # The same memory limit as the Kubernetes manifests (README: "Memory").
+    # The same memory limit as the Kubernetes manifests (docs/deploy.md: "Memory").
     deployment = yaml.safe_load((DEPLOY / "kubernetes/base/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert _mebibytes(exporter["mem_limit"]) == _mebibytes(

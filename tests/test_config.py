@@ -272,15 +272,15 @@ def test_secret_forms_cover_json_and_url_escaping() -> None:
 
 
 def _readme_config_table() -> dict[str, str]:
-    """key -> default column of the README's configuration table."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """key -> default column of the configuration chapter's table of keys."""
+    chapter = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = chapter.split("\n## The configuration file\n", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
     return {row[1].strip().strip("`"): row[2].strip() for row in rows}
 
 
-def test_each_key_is_defined_once_and_the_readme_lists_them_all() -> None:
-    """The allowed keys come from the settings' fields; the README's table names
+def test_each_key_is_defined_once_and_the_docs_list_them_all() -> None:
+    """The allowed keys come from the settings' fields; the docs' table names
     exactly those keys, and each default it shows is the one the loader uses."""
     table = _readme_config_table()
     top = [key for key in allowed_keys(Settings) if key != "accounts"]

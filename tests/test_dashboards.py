@@ -333,12 +333,12 @@ def test_complaint_rates_show_two_decimals() -> None:
 def test_runbook_links_and_alert_annotations() -> None:
     for dash in dashboards():
         links = [link["url"] for link in dash["links"]]
-        assert any(url.endswith("README.md#runbooks") for url in links), dash["title"]
+        assert any(url.endswith("docs/runbooks.md#runbooks") for url in links), dash["title"]
         annotations = dash["annotations"]["list"]
         alerts = [a for a in annotations if "ALERTS{" in a.get("expr", "")]
         assert alerts and alerts[0]["enable"], dash["title"]
         assert alerts[0]["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8").lower()
+    readme = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").lower()
     panel_links = [
         link["url"]
         for dash in dashboards()

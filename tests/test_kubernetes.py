@@ -562,10 +562,10 @@ def test_each_pod_gets_its_own_shard() -> None:
 
 
 def readme_shard_overlay() -> dict[str, Any]:
-    """The README's example overlay that changes the shard count."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The deploy chapter's example overlay that changes the shard count."""
+    readme = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     match = re.search(r"```yaml\n# my-shards/kustomization.yaml\n(.*?)```", readme, re.S)
-    assert match, "README: the my-shards/kustomization.yaml example is missing"
+    assert match, "docs/deploy.md: the my-shards/kustomization.yaml example is missing"
     data: dict[str, Any] = yaml.safe_load(match.group(1))
     return data
 
@@ -586,7 +586,7 @@ def test_any_replica_count_gives_consistent_shards(replicas: int, tmp_path: Path
     rendered = one(render(overlay), "StatefulSet")
     assert rendered["spec"]["replicas"] == replicas
     assert pod_shards(rendered) == [f"{i}/{replicas}" for i in range(replicas)]
-    # ... and an overlay of one's own, as the README shows it.
+    # ... and an overlay of one's own, as the deploy chapter shows it.
     mine = tmp_path / "my-shards"
     mine.mkdir()
     example = readme_shard_overlay()

@@ -111,7 +111,7 @@ def test_no_re_export_shims() -> None:
     shims = [
         f"{module}: {alias.name}"
         for module, path in modules().items()
-        if not path.name == "__init__.py"
+        if path.name != "__init__.py"
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.ImportFrom)
         for alias in node.names

@@ -33,7 +33,9 @@ JOB_ALERTS = {
 }
 # Served by collector/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
 SHARD_METRICS = {family.name for family in ShardCollector(0, 1).collect()}
-RUNBOOK_PREFIX = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
+RUNBOOK_PREFIX = (
+    "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md#"
+)
 
 
 def promtool() -> str:
@@ -229,21 +231,21 @@ def test_rules_only_use_metrics_the_exporter_exports() -> None:
 
 
 def readme_anchors() -> set[str]:
-    """GitHub's anchors of the README's headings."""
+    """GitHub's anchors of the runbooks page's headings."""
     anchors = set()
-    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             title = line.lstrip("#").strip().lower()
             anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
     return anchors
 
 
-def test_every_alert_links_its_readme_runbook() -> None:
+def test_every_alert_links_its_runbook() -> None:
     anchors = readme_anchors()
     for rule in alerts():
         url = rule["annotations"]["runbook_url"]
         assert url == RUNBOOK_PREFIX + rule["alert"].lower(), rule["alert"]
-        assert url.split("#")[1] in anchors, f"README has no runbook section {rule['alert']}"
+        assert url.split("#")[1] in anchors, f"docs/runbooks.md has no section {rule['alert']}"
 
 
 def test_engagement_alerts_hold_across_a_gap() -> None:

@@ -431,8 +431,9 @@ def _version() -> str:
     return __version__
 
 
-def test_the_readme_example_web_config_is_valid(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+def test_the_documented_example_web_config_is_valid(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    readme = (docs / "security.md").read_text(encoding="utf-8")
     example = readme.split("```yaml\n# web-config.yml\n", 1)[1].split("```", 1)[0]
     server_ca, client_ca = trustme.CA(), trustme.CA()
     server = server_ca.issue_cert("pinpointe-exporter")

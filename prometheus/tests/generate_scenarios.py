@@ -724,7 +724,7 @@ def expected_alert(case: dict[str, Any]) -> dict[str, Any]:
     return {"eval_time": case["eval_time"], "alertname": case["alertname"], "exp_alerts": alerts}
 
 
-RB = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
+RB = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md#"
 ACCOUNT_COMPLAINTS = (
     "2.083% of all emails sent by Pinpointe account beta in the last 24 hours were reported "
     "as spam, above {limit} (the mailbox providers' {tier}). Providers judge the whole "
