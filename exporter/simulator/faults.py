@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import select
 import socket
 import struct
 import time
@@ -79,19 +80,33 @@ def _records_in(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _wait(call: FaultCall, seconds: float) -> None:
+    """Wait ``seconds`` (``math.inf``: until released), ending early when the fault is
+    changed or cleared, the simulator stops, or the client has closed the connection."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not call.stopping():
+    while time.monotonic() < deadline and not call.stopping() and not _client_gone(call):
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def _client_gone(call: FaultCall) -> bool:
+    """True once the client has closed its end (it gave up waiting for this answer)."""
+    sock = call.handler.connection
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 # -- faults: transport ---------------------------------------------------------------
 def _fault_latency(call: FaultCall) -> None:
+    """The normal answer, ``seconds`` late (``math.inf``: once released)."""
     _wait(call, float(call.params.get("seconds", 1.0)))
     call.send(*call.answer())
 
 
 def _fault_hang(call: FaultCall) -> None:
-    """Read the request, then say nothing until ``seconds`` pass; close without a response."""
+    """Read the request, then say nothing until ``seconds`` pass (``math.inf``: until
+    released); close without a response."""
     _wait(call, float(call.params.get("seconds", 30.0)))
     call.handler.close_connection = True
 

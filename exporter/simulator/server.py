@@ -40,7 +40,7 @@ class Simulator:
         self._peak_in_flight = 0
         self._in_flight_changed = threading.Condition(self._lock)
         self._hold_until = 0
-        self._hold_timeout = 0.0
+        self._hold_timeout: float | None = None
         self._hold_generation = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -67,6 +67,7 @@ class Simulator:
 
     def stop(self) -> None:
         self._closing.set()
+        self.hold_pages_until_in_flight(0)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -78,7 +79,9 @@ class Simulator:
 
         ``params`` tune the fault (see FAULT_PARAMS), e.g. ``seconds`` for latency and
         hang, ``retry_after`` for rate_limited and http_503; ``later_pages=True``
-        applies any fault only to requests for a page after the first.
+        applies any fault only to requests for a page after the first. A latency or
+        hang of ``math.inf`` holds each request until the fault is changed or cleared
+        (which releases it), the client gives up, or the simulator stops.
         """
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
@@ -232,10 +235,10 @@ class Simulator:
                 self._peak_in_flight = self._in_flight
             return peak
 
-    def hold_pages_until_in_flight(self, count: int, timeout: float = 5.0) -> None:
-        """Hold every page answer until ``count`` are being generated at once (or for
-        ``timeout`` seconds), so a client's concurrency shows as its peak however loaded
-        the machine is; 0 stops holding."""
+    def hold_pages_until_in_flight(self, count: int, timeout: float | None = None) -> None:
+        """Hold every page answer until ``count`` are being generated at once (or for at
+        most ``timeout`` seconds), so a client's concurrency shows as its peak however
+        loaded the machine is; 0 (or stopping the simulator) releases every page held."""
         with self._lock:
             self._hold_until = count
             self._hold_timeout = timeout
