@@ -48,6 +48,19 @@ class FaultCall:
         handler_send(self.handler, status, body, headers)
 
 
+# set_fault parameters of every fault, saying which requests it answers: with
+# ``later_pages=True`` not the first page of a chain, with ``after_requests=n`` not the
+# first n requests since it was set (those get the normal answer).
+DISPATCH_PARAMS = ("later_pages", "after_requests")
+
+
+def applies(params: dict[str, Any], cursor: int, sequence: int) -> bool:
+    """Whether the fault set with ``params`` answers this request (see DISPATCH_PARAMS)."""
+    if params.get("later_pages") and cursor == 0:
+        return False
+    return sequence >= int(params.get("after_requests", 0))
+
+
 def request_cursor(request: Any) -> tuple[int, int]:
     details = request.get("details") if isinstance(request, dict) else None
     pagination = details.get("pagination") if isinstance(details, dict) else None
@@ -478,8 +491,8 @@ def _fault_log_injection(call: FaultCall) -> None:
     call.send(200, failed(INJECTED_MESSAGE))
 
 
-# Fault name -> a function answering the request its own way. ``later_pages=True``
-# (any fault) answers the first page of every chain normally.
+# Fault name -> a function answering the request its own way (see DISPATCH_PARAMS for
+# the requests it answers).
 Fault = Callable[[FaultCall], None]
 FAULTS: dict[str, Fault] = {
     "latency": _fault_latency,

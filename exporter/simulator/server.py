@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from exporter.simulator import faults
 from exporter.simulator.data import SimAccount, send_figures, send_model
 from exporter.simulator.faults import FAULT_PARAMS, FAULTS, FaultCall, request_cursor
 from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed, handler_send
@@ -78,14 +79,12 @@ class Simulator:
         """Make every request of ``username`` answer with ``fault`` (None: answer normally).
 
         ``params`` tune the fault (see FAULT_PARAMS), e.g. ``seconds`` for latency and
-        hang, ``retry_after`` for rate_limited and http_503; ``later_pages=True``
-        applies any fault only to requests for a page after the first. A latency or
-        hang of ``math.inf`` holds each request until the fault is changed or cleared
-        (which releases it), the client gives up, or the simulator stops.
+        hang (``math.inf``: until the fault is changed), ``retry_after`` for rate_limited
+        and http_503; DISPATCH_PARAMS say which requests any fault answers.
         """
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
-        unknown = set(params) - {"later_pages", *FAULT_PARAMS.get(fault or "", {})}
+        unknown = set(params) - {*faults.DISPATCH_PARAMS, *FAULT_PARAMS.get(fault or "", {})}
         if unknown:
             raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
         with self._lock:
@@ -236,9 +235,9 @@ class Simulator:
             return peak
 
     def hold_pages_until_in_flight(self, count: int, timeout: float | None = None) -> None:
-        """Hold every page answer until ``count`` are being generated at once (or for at
-        most ``timeout`` seconds), so a client's concurrency shows as its peak however
-        loaded the machine is; 0 (or stopping the simulator) releases every page held."""
+        """Hold every page answer until ``count`` are being generated at once (or for
+        ``timeout`` seconds), so a client's concurrency shows as its peak however loaded
+        the machine is; 0 (or stop()) releases every page held."""
         with self._lock:
             self._hold_until = count
             self._hold_timeout = timeout
@@ -387,7 +386,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 sequence = sim._fault_requests[username]
                 sim._fault_requests[username] += 1
             try:
-                if fault is None or (params.get("later_pages") and cursor == 0):
+                if fault is None or not faults.applies(params, cursor, sequence):
                     handler_send(self, *sim.answer(body))
                     return
                 call = FaultCall(
