@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -41,7 +42,14 @@ RELOAD_TIME = "pinpointe_exporter_config_last_reload_success_timestamp_seconds"
 
 
 def config(sim: Simulator, *accounts: dict[str, Any], **top: Any) -> dict[str, Any]:
-    return {"poll_interval": "1h", "stale_after": "2h", **top, "accounts": list(accounts)}
+    # timeout 1h: a request the simulator holds lasts until the test releases it
+    return {
+        "poll_interval": "1h",
+        "stale_after": "2h",
+        "timeout": "1h",
+        **top,
+        "accounts": list(accounts),
+    }
 
 
 def account(sim: Simulator, user: str, **overrides: Any) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def test_reload_keeps_unchanged_accounts_and_applies_the_rest(
     assert len(keep_before) == len(change_before) == 4 * 11
 
     # The changed account's first new poll hangs: until it completes, its previous data stays.
-    sim.set_fault("change", "hang", seconds=30)
+    sim.set_fault("change", "hang", seconds=math.inf)
     second = config(
         sim,
         account(sim, "keep"),
