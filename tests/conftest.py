@@ -110,6 +110,19 @@ def proc_stats(pid: int) -> tuple[int, int, int]:
     return rss, threads, fds
 
 
+def running_threads(pid: int) -> int:
+    """Threads of ``pid`` on a CPU or waiting for one (state R); threads waiting for a
+    lock, a timer or the network sleep (S) and are not counted."""
+    running = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        running += state == "R"
+    return running
+
+
 def wait_for_connections_released(
     pid: int, threads_before: int, fds_before: int, timeout: float, what: str
 ) -> None:
