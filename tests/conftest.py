@@ -277,7 +277,7 @@ class ExporterProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=60)  # some tests assert a clean exit (0)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -25,6 +25,7 @@ from exporter.simulator import SimAccount, Simulator
 from exporter.state import Store
 from exporter.webconfig import parse_web_config
 from tests.conftest import (
+    PATIENCE,
     ExporterProcess,
     account_config,
     account_settings,
@@ -278,7 +279,7 @@ def test_slots_resize_without_interrupting_polls() -> None:
     slots.resize(3)
     got = threading.Event()
     threading.Thread(target=lambda: slots.acquire() and got.set()).start()
-    assert got.wait(10)
+    assert got.wait(PATIENCE)
     assert slots.acquire(timeout=0)
     assert not slots.acquire(timeout=0)
 
