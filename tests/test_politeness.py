@@ -67,7 +67,7 @@ def requests_of(polite: Polite, name: str, at_least: int) -> list[RequestRecord]
         log = polite.sim.request_log(name)
         return log if len(log) >= at_least else None
 
-    found: list[RequestRecord] = wait_for(enough, timeout=60, what=f"{at_least} requests")
+    found: list[RequestRecord] = wait_for(enough, what=f"{at_least} requests")
     return found
 
 
@@ -139,5 +139,5 @@ def test_no_request_storm_on_server_errors(polite: Polite) -> None:
             return polls, sent, after
         return None
 
-    polls, sent, served = wait_for(consistent, timeout=60, what="two whole failed polls")
+    polls, sent, served = wait_for(consistent, what="two whole failed polls")
     assert sent == served == 4 * polls
