@@ -481,7 +481,7 @@ def test_log_lines_stay_single_lines(fleet: Fleet) -> None:
     assert all(line.startswith("ts=") for line in logs.splitlines()), "a line was split"
 
 
-def test_the_exporters_survived_every_fault(fleet: Fleet) -> None:
+def test_the_exporter_survived_every_fault(fleet: Fleet) -> None:
     for name, case in FAILING.items():
         samples = account_samples(fleet.exporters[name], name)
         errors = ("pinpointe_poll_errors_total", labels(account=name, reason=case.reason))

@@ -163,7 +163,7 @@ def test_each_attack_fails_its_poll_with_a_message_naming_the_bound(
 
 
 @pytest.mark.parametrize("name", [HEALTHY, SLOT_SHARER])
-def test_the_healthy_account_was_polled_despite_the_attacks(attacked: Attacked, name: str) -> None:
+def test_the_healthy_account_was_polled_despite_the_slow_one(attacked: Attacked, name: str) -> None:
     samples = attacked.exporter_of(name).samples()
     assert samples[("pinpointe_up", labels(account=name))] == 1
     assert samples[("pinpointe_records", labels(account=name, grouping="autoresponder"))] == 150
