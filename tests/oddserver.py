@@ -51,7 +51,7 @@ def poll_odd_server(
         username="demo",
         usertoken=Secret(ODD_SERVER_TOKEN),
         poll_interval=60,
-        timeout=1,
+        timeout=60,  # never meant to expire: a test of a timeout passes its own
         stale_after=600,
     )
     account = replace(account, **overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -248,21 +249,31 @@ def test_redirects_are_not_followed_with_the_token() -> None:
 
 def test_a_trickling_body_times_out_as_a_whole() -> None:
     def trickle(handler: BaseHTTPRequestHandler) -> None:
-        body = b'{"status": "SUCCESS", "data": []}' + b" " * 40
+        # The headers at once, then a body that never ends: only the timeout ends it.
         handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Content-Length", str(1 << 20))
         handler.end_headers()
-        for byte in body:
-            handler.wfile.write(bytes([byte]))
-            handler.wfile.flush()
-            time.sleep(0.1)
+        trickle_until_the_client_leaves(handler, b'{"status": "SUCCESS", "data": [')
 
-    error = poll_odd_server(trickle)
+    # 5 s: the headers, sent at once, are meant to arrive within it however loaded the
+    # machine is; the body, never.
+    error = poll_odd_server(trickle, timeout=5)
     assert error.reason == "timeout"
     assert error.message.endswith(
-        "did not finish sending the response within 1s (timeout, for page 1 of grouping "
+        "did not finish sending the response within 5s (timeout, for page 1 of grouping "
         "autoresponder); raise timeout or check the server"
     )
+
+
+def trickle_until_the_client_leaves(handler: BaseHTTPRequestHandler, start: bytes) -> None:
+    """``start``, then spaces, one byte every tenth of a second until the client hangs up."""
+    for byte in itertools.chain(start, itertools.repeat(ord(" "))):
+        try:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+        except OSError:
+            return
+        time.sleep(0.1)
 
 
 def test_field_names_that_are_not_valid_utf8_are_cleaned(simulator: StartSimulator) -> None:
@@ -316,15 +327,10 @@ def test_a_huge_retry_after_is_capped_and_only_429_is_rate_limiting(
 
 def test_trickled_headers_time_out_within_timeout() -> None:
     def trickle(handler: BaseHTTPRequestHandler) -> None:
-        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Slow: " + b"x" * 100:
-            try:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-            except OSError:
-                return
-            time.sleep(0.1)
+        # Headers that never end: only the timeout ends them.
+        trickle_until_the_client_leaves(handler, b"HTTP/1.1 200 OK\r\nX-Slow: ")
 
-    error = poll_odd_server(trickle)
+    error = poll_odd_server(trickle, timeout=1)
     assert error.reason == "timeout"
     assert "within 1s (timeout: the status line and headers for page 1 of grouping " in (
         error.message
@@ -336,13 +342,14 @@ def test_an_inline_retry_wait_past_poll_timeout_ends_the_poll() -> None:
 
     def unavailable(handler: BaseHTTPRequestHandler) -> None:
         served.append(1)
-        _answer(503, {"Retry-After": "8"})(handler)
+        _answer(503, {"Retry-After": "10"})(handler)
 
-    error = poll_odd_server(unavailable, timeout=5, poll_timeout=2)
-    # Without the poll deadline urllib3 would wait 8 s three times and then say "http".
+    # The first answer comes well within poll_timeout; waiting 10 s more would not.
+    error = poll_odd_server(unavailable, poll_timeout=9)
+    # Without the poll deadline urllib3 would wait 10 s three times and then say "http".
     assert error.reason == "timeout"
     assert error.message.startswith(
-        "the poll of account acme did not finish within poll_timeout (2s)"
+        "the poll of account acme did not finish within poll_timeout (9s)"
     )
     assert served == [1]
 

@@ -24,7 +24,7 @@ TOKEN = "tok-collect-3e9d"
 
 
 def account_for(sim: Simulator, username: str = "demo", **overrides: Any) -> AccountConfig:
-    return account_settings(sim, TOKEN, name=username, username=username, timeout=10, **overrides)
+    return account_settings(sim, TOKEN, name=username, username=username, **overrides)
 
 
 def test_one_request_per_page_for_every_grouping(simulator: StartSimulator) -> None:

@@ -47,7 +47,7 @@ TOKEN = "demo-token"
 JOB = "pinpointe"
 SIMULATED_STEP = 6 * 3600.0
 JUMP_MARGIN_SECONDS = 3  # less than phase A's 13 s of T0 samples before the jump
-TIMEOUT = 45.0
+TIMEOUT = 120.0  # a hang-stopper; the T0 samples stay in the scaled 24 h window (4 min)
 
 FIELDS = {
     "recipients": ("sendsize",),
@@ -328,7 +328,7 @@ def stack(
     exp = exporter(
         {
             "poll_interval": "1s",
-            "timeout": "5s",
+            "timeout": "1m",  # never meant to expire
             "stale_after": "1m",
             "accounts": [
                 {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +49,7 @@ ENGAGEMENT = (
 def fast_config(sim: Simulator, **account: Any) -> dict[str, Any]:
     return {
         "poll_interval": "1s",
-        "timeout": "5s",
+        "timeout": "1m",  # never meant to expire here
         "stale_after": "1m",
         "accounts": [account_config(sim, token=TOKEN, **account)],
     }
@@ -159,7 +159,7 @@ def test_config_check_lists_what_would_be_polled_without_the_token(
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         f"{config}: configuration is valid",
-        "poll_interval=1s timeout=5s stale_after=1m max_concurrency=4",
+        "poll_interval=1s timeout=1m stale_after=1m max_concurrency=4",
         f"account acme: POST {sim.url} as demo (usertoken set), requesttype Stats, "
         "groupings autoresponder, page_size 100, every 1s, id=4, system CAs",
     ]
@@ -210,25 +210,21 @@ def test_endpoints_and_negotiation(simulator: StartSimulator, exporter: StartExp
     assert requests.post(handle.url + "/metrics", timeout=5).status_code == 405
 
 
-def test_readiness_waits_for_the_first_poll_attempt(exporter: StartExporter) -> None:
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}/apijson.php"
-        config = {
-            "timeout": "2s",
-            "accounts": [{"name": "acme", "api_url": url, "username": "u", "usertoken": TOKEN}],
-        }
-        handle = exporter(config, wait_ready=False)
-        not_ready = handle.get("/-/ready")
-        assert not_ready.status_code == 503
-        assert not_ready.text == "Not ready: waiting for the first poll of acme\n"
-        wait_for(lambda: handle.get("/-/ready").status_code == 200, what="readiness")
-        samples = handle.samples()
-        assert samples[("pinpointe_up", labels(account="acme"))] == 0
-        assert (
-            samples[("pinpointe_poll_errors_total", labels(account="acme", reason="timeout"))] >= 1
-        )
+def test_readiness_waits_for_the_first_poll_attempt(
+    simulator: StartSimulator, exporter: StartExporter
+) -> None:
+    sim = simulator(SimAccount(token=TOKEN))
+    sim.set_fault("demo", "hang", seconds=math.inf)  # the first poll lasts until released
+    handle = exporter(fast_config(sim), wait_ready=False)
+    wait_for(lambda: sim.request_count("demo") == 1, what="the first poll's request")
+    not_ready = handle.get("/-/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.text == "Not ready: waiting for the first poll of acme\n"
+    sim.set_fault("demo", "http_500")  # released: no answer, then a 500 when retried
+    wait_for(lambda: handle.get("/-/ready").status_code == 200, what="readiness")
+    samples = handle.samples()
+    assert samples[("pinpointe_up", labels(account="acme"))] == 0
+    assert samples[("pinpointe_poll_errors_total", labels(account="acme", reason="http"))] >= 1
 
 
 def test_bad_credentials(simulator: StartSimulator, exporter: StartExporter) -> None:

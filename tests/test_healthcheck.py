@@ -258,7 +258,7 @@ def test_without_web_flags_it_follows_the_exporter_of_the_container(
         [
             sys.executable,
             "-c",
-            "import time; time.sleep(60)",
+            "import time; time.sleep(3600)",  # killed below
             "/opt/pinpointe-exporter",
             f"--web.listen-address={address}",
         ]
@@ -310,7 +310,7 @@ def test_without_web_flags_it_follows_the_exporter_of_the_container(
     finally:
         for child in (int(c) for c in _children_of(parent.pid)):
             os.kill(child, signal.SIGTERM)
-        parent.wait(timeout=30)
+        parent.wait(timeout=60)
 
 
 def _children_of(pid: int) -> list[str]:

@@ -1,11 +1,13 @@
-"""A hostile Pinpointe against one exporter with the default bounds: memory, time, slots.
+"""A hostile Pinpointe against exporters with the default bounds: memory, time, slots.
 
 Every account's first page is an attack (gzip bombs, a ``gzip, gzip`` bomb, object bombs
-with and without page_size, a giant label, pages that never end), or its whole poll is
-(6,000 records with 1000-character names, every page within its bound). One poll slot
-(``max_concurrency: 1``) is shared by all of them and by one healthy account. The proof is
-the exporter process's peak RSS (VmHWM), its threads and descriptors, and each account's
-outcome; never a timing.
+with and without page_size, a giant label), or its whole poll is (6,000 records with
+1000-character names, every page within its bound). One poll slot (``max_concurrency: 1``)
+is shared by all of them and by one healthy account, with no time bound that a slow
+machine could reach first. Pages that never end are the one attack a time bound stops:
+that account has an exporter of its own with a short ``poll_timeout``, its slot shared
+with another healthy account. The proof is each exporter process's peak RSS (VmHWM), its
+threads and descriptors, and each account's outcome; never a timing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from tests.conftest import (
     labels,
     process_usage,
     spawn_exporter,
-    wait_for,
 )
 
 TOKEN = "tok-hostile-8e21b"
@@ -38,8 +39,6 @@ ATTACKS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "gzip_bomb_flat": ("gzip_bomb", {"bytes": 256 << 20}, {"page_size": 0}),
     # just inside the flat bound: short strings, the costliest values once parsed
     "string_bomb_flat": ("object_bomb", {"bytes": 8_000_000, "item": '"ab"'}, {"page_size": 0}),
-    # the same page again and again: poll_timeout ends it (not max_exposition_size)
-    "endless": ("pagination_endless", {}, {"max_exposition_size": "1GiB"}),
     "giant_label_flat": ("giant_labels", {"length": 4_000_000}, {"page_size": 0}),
     # every page within its bound, the whole poll far over what /metrics can hold
     "long_names": ("long_names", {"length": 1000}, {"page_size": 1000}),
@@ -47,6 +46,13 @@ ATTACKS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 # autoresponders of an account beside the 150 of every other one
 LARGE_ACCOUNTS = {"long_names": 6_000}
 HEALTHY = "healthy"
+# The same page again and again: poll_timeout ends it (not max_exposition_size). The
+# healthy account sharing its slot needs two pages, a small fraction of that poll_timeout.
+ENDLESS = "endless"
+SLOT_SHARER = "healthy_beside_endless"
+POLL_TIMEOUT = "10s"
+# Once per test run: a failed poll is retried after poll_interval / 32 (45 minutes).
+ONCE = {"poll_interval": "24h", "stale_after": "24h"}
 
 DEFAULT_BOUND = (
     "page 1 of grouping autoresponder is larger than 1.6MiB (the bound from page_size 100 x "
@@ -68,17 +74,22 @@ FAILURES = {
         "the records of this poll would take more than 64MiB on /metrics; raise "
         "max_exposition_size if the account really has that many autoresponders and sends",
     ),
-    "endless": (
+    ENDLESS: (
         "timeout",
-        "the poll of account endless did not finish within poll_timeout (3s); it stopped at page ",
+        f"the poll of account {ENDLESS} did not finish within poll_timeout ({POLL_TIMEOUT}); "
+        "it stopped at page ",
     ),
 }
 
 
 @dataclass
 class Attacked:
-    exporter: ExporterProcess
+    exporter: ExporterProcess  # every attack but the endless one, and HEALTHY
+    endless: ExporterProcess  # ENDLESS and SLOT_SHARER
     sim: Simulator
+
+    def exporter_of(self, account: str) -> ExporterProcess:
+        return self.endless if account in (ENDLESS, SLOT_SHARER) else self.exporter
 
 
 @pytest.fixture(scope="module")
@@ -89,32 +100,49 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attacked]:
             SimAccount(username=n, token=TOKEN, autoresponders=LARGE_ACCOUNTS.get(n, 150))
             for n in names
         ]
+        # an answer every 50 ms: the endless chain need not busy the machine to be endless
+        + [SimAccount(username=ENDLESS, token=TOKEN, autoresponders=150, latency=0.05)]
+        + [SimAccount(username=SLOT_SHARER, token=TOKEN, autoresponders=150)]
     ).start()
     for name, (fault, params, _) in ATTACKS.items():
         sim.set_fault(name, fault, **params)
-    config = {
-        "poll_timeout": "3s",
-        "max_concurrency": 1,
-        "accounts": [
-            account_config(
-                sim, name=n, username=n, token=TOKEN, **(ATTACKS[n][2] if n in ATTACKS else {})
-            )
-            for n in names
-        ],
-    }
-    handle = spawn_exporter(
-        tmp_path_factory.mktemp("hostile"),
-        config,
-        ready=lambda h: h.get("/-/healthy").status_code == 200,
-    )
+    sim.set_fault(ENDLESS, "pagination_endless")
+    directory = tmp_path_factory.mktemp("hostile")
+    handles: list[ExporterProcess] = []
     try:
-        # Ready once every account's first poll has ended: the endless account holds the
-        # only slot for at most poll_timeout, so the others' polls are not held back longer.
-        wait_for(lambda: handle.get("/-/ready").status_code == 200, what="every first poll")
-        yield Attacked(handle, sim)
+        # No time bound that a slow machine could reach before the attacks' own bounds.
+        config = {
+            **ONCE,
+            "timeout": "10m",
+            "max_concurrency": 1,
+            "accounts": [
+                account_config(
+                    sim, name=n, username=n, token=TOKEN, **(ATTACKS[n][2] if n in ATTACKS else {})
+                )
+                for n in names
+            ],
+        }
+        handles.append(spawn_exporter(directory, config, ready=everyone_polled))
+        config = {
+            **ONCE,
+            "poll_timeout": POLL_TIMEOUT,
+            "max_concurrency": 1,
+            "accounts": [
+                account_config(sim, name=n, username=n, token=TOKEN, max_exposition_size="1GiB")
+                for n in (ENDLESS, SLOT_SHARER)
+            ],
+        }
+        handles.append(spawn_exporter(directory, config, ready=everyone_polled))
+        yield Attacked(*handles, sim)
     finally:
-        handle.stop()
+        for handle in handles:
+            handle.stop()
         sim.stop()
+
+
+def everyone_polled(handle: ExporterProcess) -> bool:
+    """Ready: every account's first poll has ended."""
+    return handle.get("/-/ready").status_code == 200
 
 
 @pytest.mark.parametrize("name", list(FAILURES))
@@ -122,21 +150,23 @@ def test_each_attack_fails_its_poll_with_a_message_naming_the_bound(
     attacked: Attacked, name: str
 ) -> None:
     reason, message = FAILURES[name]
-    samples = attacked.exporter.samples()
+    handle = attacked.exporter_of(name)
+    samples = handle.samples()
     assert samples[("pinpointe_up", labels(account=name))] == 0
     assert samples[("pinpointe_poll_errors_total", labels(account=name, reason=reason))] == 1
     lines = [
         line
-        for line in attacked.exporter.logs().splitlines()
+        for line in handle.logs().splitlines()
         if f" account={name} " in line and f" reason={reason} " in line
     ]
     assert len(lines) == 1 and message in lines[0], lines
 
 
-def test_the_healthy_account_was_polled_despite_the_slow_one(attacked: Attacked) -> None:
-    samples = attacked.exporter.samples()
-    assert samples[("pinpointe_up", labels(account=HEALTHY))] == 1
-    assert samples[("pinpointe_records", labels(account=HEALTHY, grouping="autoresponder"))] == 150
+@pytest.mark.parametrize("name", [HEALTHY, SLOT_SHARER])
+def test_the_healthy_account_was_polled_despite_the_slow_one(attacked: Attacked, name: str) -> None:
+    samples = attacked.exporter_of(name).samples()
+    assert samples[("pinpointe_up", labels(account=name))] == 1
+    assert samples[("pinpointe_records", labels(account=name, grouping="autoresponder"))] == 150
 
 
 def test_a_giant_label_is_published_truncated(attacked: Attacked) -> None:
@@ -149,8 +179,10 @@ def test_a_giant_label_is_published_truncated(attacked: Attacked) -> None:
     assert longest < 1200
 
 
-def test_peak_memory_threads_and_descriptors_stay_bounded(attacked: Attacked) -> None:
-    usage = process_usage(attacked.exporter.process.pid)
+@pytest.mark.parametrize("name", [HEALTHY, ENDLESS])
+def test_peak_memory_threads_and_descriptors_stay_bounded(attacked: Attacked, name: str) -> None:
+    handle = attacked.exporter_of(name)
+    usage = process_usage(handle.process.pid)
     print(f"exporter after every attack: {usage}")  # the figures, with pytest -s
     assert usage.peak_rss < PEAK_RSS_BOUND, usage
     accounts = len(ATTACKS) + 1

@@ -14,6 +14,7 @@ import trustme
 import yaml
 
 from tests.conftest import (
+    PATIENCE,
     ExporterProcess,
     parse_samples,
     proc_stats,
@@ -179,7 +180,11 @@ def test_stalled_tls_handshakes_do_not_block_https_scrapes(tmp_path: Path) -> No
         # the server let go of the abandoned connections and their threads (within the
         # 10 s handshake timeout at worst)
         wait_for_connections_released(
-            handle.process.pid, threads_before, fds_before, 40, "the stalled connections to go"
+            handle.process.pid,
+            threads_before,
+            fds_before,
+            PATIENCE,
+            "the stalled connections to go",
         )
     finally:
         for sock in stalled:

@@ -5,6 +5,7 @@ test_gzipjoin.py; speed itself is measured in bench/, never here."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,29 +70,34 @@ def _recipients(samples: dict[Any, float]) -> dict[str, float]:
 def test_a_scrape_during_a_poll_gets_the_previous_complete_exposition(
     simulator: StartSimulator, exporter: StartExporter
 ) -> None:
-    moment = [1_780_000_000.0]
-    sim = simulator(SimAccount(token=TOKEN, autoresponders=30), clock=lambda: moment[0])
+    first, later = 1_780_000_000.0, 1_780_000_000.0 + 30 * 86_400
+    # The first poll's three pages are served at ``first``, every later page at ``later``:
+    # the figures move on with the second poll, whenever it comes.
+    sim = simulator(
+        SimAccount(token=TOKEN, autoresponders=30),
+        clock=lambda: first if sim.request_count("demo") <= 3 else later,
+    )
+    # The second poll's first page (new figures) is answered, its second page held until
+    # the test releases it.
+    sim.set_fault("demo", "latency", seconds=math.inf, later_pages=True, after_requests=3)
     process = exporter(
         {
             "poll_interval": "2s",
+            "timeout": "1h",  # the held page lasts until the test releases it
             "accounts": [account_config(sim, token=TOKEN, page_size=10)],
         }
     )
-    # The first poll is done; the next one starts about 2 s later, slowly and with new figures.
-    first_moment = moment[0]
-    sim.accounts["demo"].latency = 0.4
-    moment[0] += 30 * 86_400
     before = _engagement(process)
-    assert _recipients(before) == _expected(sim, first_moment)
+    assert _recipients(before) == _expected(sim, first)
 
-    polls_so_far = sim.request_count("demo")
-    wait_for(lambda: sim.request_count("demo") > polls_so_far, what="the next poll to start")
+    wait_for(lambda: sim.request_count("demo") == 5, what="the second poll's second page")
     during = _engagement(process)
-    assert sim.request_count("demo") < polls_so_far + 3, "the poll ended before the scrape did"
+    assert sim.request_count("demo") == 5  # still held: the second poll has not ended
     assert during == before
 
+    sim.set_fault("demo", None)  # the held page goes out, then the third
     after = wait_for(
         lambda: (s := _engagement(process)) != before and s, what="the poll to be published"
     )
-    assert _recipients(after) == _expected(sim, moment[0])
+    assert _recipients(after) == _expected(sim, later)
     assert _recipients(after) != _recipients(before)

@@ -192,7 +192,7 @@ def test_pagination_stops_exactly_where_the_rules_say(
         username="demo",
         usertoken=Secret("tok-prop"),
         poll_interval=60,
-        timeout=5,
+        timeout=60,  # never meant to expire: every outcome here is the script's
         stale_after=600,
         page_size=PAGE_SIZE,
     )

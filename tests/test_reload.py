@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -22,6 +23,7 @@ from exporter.exposition import Store
 from exporter.simulator import SimAccount, Simulator
 from exporter.web import ExporterServer, Reply, Route, parse_web_config
 from tests.conftest import (
+    PATIENCE,
     ExporterProcess,
     account_config,
     account_settings,
@@ -39,7 +41,14 @@ RELOAD_TIME = "pinpointe_exporter_config_last_reload_success_timestamp_seconds"
 
 
 def config(sim: Simulator, *accounts: dict[str, Any], **top: Any) -> dict[str, Any]:
-    return {"poll_interval": "1h", "stale_after": "2h", **top, "accounts": list(accounts)}
+    # timeout 1h: a request the simulator holds lasts until the test releases it
+    return {
+        "poll_interval": "1h",
+        "stale_after": "2h",
+        "timeout": "1h",
+        **top,
+        "accounts": list(accounts),
+    }
 
 
 def account(sim: Simulator, user: str, **overrides: Any) -> dict[str, Any]:
@@ -78,7 +87,7 @@ def test_reload_keeps_unchanged_accounts_and_applies_the_rest(
     assert len(keep_before) == len(change_before) == 4 * 11
 
     # The changed account's first new poll hangs: until it completes, its previous data stays.
-    sim.set_fault("change", "hang", seconds=30)
+    sim.set_fault("change", "hang", seconds=math.inf)
     second = config(
         sim,
         account(sim, "keep"),
@@ -268,7 +277,7 @@ def test_slots_resize_without_interrupting_polls() -> None:
     slots.resize(3)
     got = threading.Event()
     threading.Thread(target=lambda: slots.acquire() and got.set()).start()
-    assert got.wait(10)
+    assert got.wait(PATIENCE)
     assert slots.acquire(timeout=0)
     assert not slots.acquire(timeout=0)
 

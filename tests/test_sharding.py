@@ -37,7 +37,7 @@ _ACCOUNT_LINE = re.compile(r"^account (\S+): POST ", re.MULTILINE)
 def write_config(path: Path, names: Sequence[str], api_url: str = "http://127.0.0.1:9/x") -> Path:
     config = {
         "poll_interval": "5m",
-        "timeout": "5s",
+        "timeout": "1m",  # never meant to expire: --once must poll every account
         "accounts": [
             {"name": name, "api_url": api_url, "username": name, "usertoken": "${SHARD_TOKEN}"}
             for name in names

@@ -31,6 +31,7 @@ from tests.conftest import (
     ExporterProcess,
     parse_samples,
     run_exporter,
+    running_threads,
     spawn_exporter,
     wait_for,
     write_server_cert,
@@ -865,19 +866,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _running_threads(pid: int) -> int:
-    """Threads of ``pid`` on a CPU or waiting for one (state R); threads waiting for a
-    lock or the network sleep (S) and are not counted."""
-    running = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        running += state == "R"
-    return running
-
-
 def test_a_flood_of_wrong_passwords_costs_one_core_and_a_correct_scraper_gets_through(
     secured: StartSecured,
 ) -> None:
@@ -910,7 +898,7 @@ def test_a_flood_of_wrong_passwords_costs_one_core_and_a_correct_scraper_gets_th
 
     def sample() -> None:
         while not done.is_set():
-            samples.append(_running_threads(pid))
+            samples.append(running_threads(pid))
             done.wait(0.01)
 
     sampler = threading.Thread(target=sample)
