@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 import yaml
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import AccountConfig, Secret
@@ -152,6 +154,18 @@ def raw_exchange(port: int, request: bytes) -> bytes:
 
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
+
+
+def metric_families(text: str) -> list[Metric]:
+    """The families of an exposition in the text format."""
+    return list(text_string_to_metric_families(text))
+
+
+def openmetrics_families(text: str) -> list[Metric]:
+    """The families of an exposition in the OpenMetrics format."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse
+
+    return list(parse(text))  # type: ignore[no-untyped-call]
 
 
 def parse_samples(text: str) -> dict[tuple[str, Labels], float]:
@@ -413,3 +427,92 @@ def spawn_exporter(
         handle.stop()
         raise
     return handle
+
+
+def config_text(**account: str) -> str:
+    """A configuration file's text with one account, its keys replaced by ``account``."""
+    item = {"name": "acme", "api_url": "https://x.example/apijson.php", "username": "u", **account}
+    return json.dumps({"accounts": [item]})
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True when the other end shut the connection down (end-of-file after any data
+    still unread); False if it stays open for the socket's timeout."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+# -- TLS and basic auth for web config tests (trustme and bcrypt are test extras) ------
+BCRYPT_COST = 4  # the lowest bcrypt cost keeps the tests fast; production hashes use 10+
+
+
+def bcrypt_hash(password: str, cost: int = BCRYPT_COST) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
+@dataclass
+class Pki:
+    """A server certificate from a CA, and client certificates from another."""
+
+    directory: Path
+    ca: trustme.CA
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path
+    client_pem: Path  # key and certificate of a client the client CA signed
+    stranger_pem: Path  # a client certificate from a CA the exporter does not trust
+    other_san_pem: Path  # signed by the client CA, but for another name
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    import trustme
+
+    directory = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    write_server_cert(server, directory, "server")
+    client_ca = trustme.CA()
+    client_ca.cert_pem.write_to_path(str(directory / "clients-ca.pem"))
+    for name, path in (
+        ("prometheus.example.com", "client.pem"),
+        ("intruder.example.com", "other-san.pem"),
+    ):
+        client_ca.issue_cert(name).private_key_and_cert_chain_pem.write_to_path(
+            str(directory / path)
+        )
+    trustme.CA().issue_cert("prometheus.example.com").private_key_and_cert_chain_pem.write_to_path(
+        str(directory / "stranger.pem")
+    )
+    return Pki(
+        directory,
+        ca,
+        directory / "ca.pem",
+        directory / "server.crt",
+        directory / "server.key",
+        directory / "clients-ca.pem",
+        directory / "client.pem",
+        directory / "stranger.pem",
+        directory / "other-san.pem",
+    )
+
+
+def tls_config(pki: Pki, **extra: Any) -> dict[str, Any]:
+    """A web config serving TLS with the PKI's server certificate, plus ``extra``."""
+    return {
+        "tls_server_config": {
+            "cert_file": str(pki.cert_file),
+            "key_file": str(pki.key_file),
+            **extra,
+        }
+    }
