@@ -67,6 +67,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 Labels = frozenset[tuple[str, str]]
 
 
+# What the simulator and exporter fixtures are: start(...) -> a running one.
+StartSimulator = Callable[..., Simulator]
+StartExporter = Callable[..., "ExporterProcess"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -253,15 +258,24 @@ def require_tool(name: str, install: str, skip_outside_ci: bool = False) -> str:
     return found
 
 
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    """``promtool check metrics`` on an exposition."""
+def promtool(
+    *args: str, stdin: str | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
+    """Debian's ``promtool`` with ``args`` (its output captured, its exit code not checked).
+    The timeout only ends a hung run: promtool's unit tests take minutes on a loaded machine."""
     return subprocess.run(
-        [require_tool("promtool", SYSTEM_DEPS), "check", "metrics"],
-        input=text,
+        [require_tool("promtool", SYSTEM_DEPS), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` on an exposition."""
+    return promtool("check", "metrics", stdin=text)
 
 
 @dataclass

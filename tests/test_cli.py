@@ -1,5 +1,4 @@
-"""Small things a new user hits: make demo on a busy port, password hashes, the simulator
-alone, --help, the .gitignore."""
+"""Small things a new user hits, in-process: a password where a hash belongs, the .gitignore."""
 
 from __future__ import annotations
 

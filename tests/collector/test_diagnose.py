@@ -1,4 +1,5 @@
-"""First-contact diagnoses: each with its exact message."""
+"""First-contact diagnoses checked in-process: wrong URLs, placeholders, field_map, each
+with its exact message."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ counted by the simulator, and the records it keeps."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,9 +16,8 @@ from exporter.exposition import render_engagement
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot
-from tests.conftest import account_settings
+from tests.conftest import StartSimulator, account_settings
 
-StartSimulator = Callable[..., Simulator]
 TOKEN = "tok-collect-3e9d"
 
 

@@ -1,4 +1,4 @@
-"""Reloading the configuration without a restart: real processes, signals and HTTP."""
+"""The poll slots shared by the fleet, resized by a reload without interrupting polls."""
 
 from __future__ import annotations
 

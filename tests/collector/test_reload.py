@@ -1,12 +1,5 @@
-"""A reload can neither hang, leak nor kill the process, whatever the file holds.
-
-Every file that cannot be read or parsed (any bytes, any YAML) is a configuration
-error: exit 2 naming the file and key at start; at reload a 500 with that message, the
-success gauge at 0, the reason on the status page, and an auto-reload watcher that keeps
-working. Reload triggers are folded together, and a reload whose loading does not
-return is cut at its bound: measured on the process (threads, answers), and on the
-Reloader with a loader that never returns.
-"""
+"""The Reloader in-process, with a loader that never returns: the reload is cut at its
+bound, later ones fail at once while it is blocked, and triggers are folded together."""
 
 from __future__ import annotations
 

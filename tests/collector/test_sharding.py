@@ -1,10 +1,4 @@
-"""--shard INDEX/COUNT: every account is polled by exactly one shard, and stays there.
-
-Proved three ways: through exporter.collector.sharding.shard_of, through the account list the
-real exporter prints with `--config.check --shard i/n`, and through real polls
-(`--once --shard i/n` against the simulator). The sharded Kubernetes overlay's
-own container arguments, expanded per pod as Kubernetes does, are run the same way.
-"""
+"""shard_of and the shard gauges: every account in exactly one shard, whatever the count."""
 
 from __future__ import annotations
 

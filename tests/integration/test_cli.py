@@ -1,5 +1,5 @@
-"""Small things a new user hits: make demo on a busy port, password hashes, the simulator
-alone, --help, the .gitignore."""
+"""Small things a new user hits: make demo on a busy port, --web.hash-password, the
+simulator alone, --help."""
 
 from __future__ import annotations
 

@@ -15,10 +15,9 @@ from exporter.collector import AccountFetcher
 from exporter.config import AccountConfig, Selector
 from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
-from tests.conftest import account_settings
+from tests.conftest import StartSimulator, account_settings
 from tests.integration.oddserver import poll_odd_server
 
-StartSimulator = Callable[..., Simulator]
 TOKEN = "tok-3f9a1c77e2"
 
 

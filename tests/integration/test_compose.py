@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, promtool, require_tool
 
 DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "docker-compose.yml"
@@ -244,12 +244,7 @@ def test_prometheus_config_and_rules_are_valid(base: dict[str, Any], tmp_path: P
     assert rule_files, "the project's rules are loaded"
     for rule_file in rule_files:
         assert Path(rule_file).is_file(), f"rule file {rule_file} is not a mounted repository file"
-    proc = subprocess.run(
-        [_tool("promtool"), "check", "config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = promtool("check", "config", str(config))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout + proc.stderr
 

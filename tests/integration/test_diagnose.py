@@ -1,8 +1,8 @@
-"""First-contact diagnoses: each with its exact message."""
+"""First-contact diagnoses of a running exporter: the request_type probe, records without
+recognised figures, plain HTTP on an https URL, each with its exact message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +12,14 @@ import requests
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import DEFAULT_FIELDS
 from tests.conftest import (
-    ExporterProcess,
+    StartExporter,
+    StartSimulator,
     account_config,
     config_text,
     run_exporter,
     wait_for,
     write_config,
 )
-
-StartSimulator = Callable[..., Simulator]
-
-
-StartExporter = Callable[..., ExporterProcess]
-
 
 TOKEN = "tok-d1a9e0c4b7"
 

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from exporter import __version__
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
     ExporterProcess,
+    StartExporter,
+    StartSimulator,
     account_config,
     labels,
     parse_samples,
@@ -28,8 +29,6 @@ from tests.conftest import (
     write_config,
 )
 
-StartSimulator = Callable[..., Simulator]
-StartExporter = Callable[..., ExporterProcess]
 TOKEN = "tok-9c1e5d2b7a"
 GOLDEN = Path(__file__).parent / "golden" / "once.prom"
 FROZEN = 1_780_000_000.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,6 @@ from tests.conftest import (
     wait_for_connections_released,
     write_server_cert,
 )
-
-StartExporter = Callable[..., ExporterProcess]
 
 
 @pytest.fixture(scope="module")

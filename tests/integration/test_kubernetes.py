@@ -29,7 +29,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, promtool, require_tool
 
 K8S = ROOT / "deploy" / "kubernetes"
 BASE = K8S / "base"
@@ -290,12 +290,7 @@ def test_prometheus_rules_pass_promtool(tmp_path: Path) -> None:
     for rule in by_kind(render(BASE), "PrometheusRule"):
         path = tmp_path / f"{rule['metadata']['name']}.yml"
         path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-        proc = subprocess.run(
-            [_tool("promtool"), "check", "rules", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = promtool("check", "rules", str(path))
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -6,21 +6,20 @@ test_gzipjoin.py; speed itself is measured in bench/, never here."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
     ExporterProcess,
+    StartExporter,
+    StartSimulator,
     account_config,
     run_exporter,
     wait_for,
     write_config,
 )
 
-StartSimulator = Callable[..., Simulator]
-StartExporter = Callable[..., ExporterProcess]
 TOKEN = "tok-perf-51c0"
 
 

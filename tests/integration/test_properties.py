@@ -1,4 +1,5 @@
-"""Property-based tests (hypothesis) of parsing, pagination and label rendering."""
+"""Property-based tests (hypothesis) against the simulator and promtool: pagination stops
+where the rules say, any name renders valid exposition, one odd record never fails a poll."""
 
 from __future__ import annotations
 
@@ -18,29 +19,7 @@ from exporter.pinpointe import PinpointeClient, PollError
 from exporter.simulator import SimAccount, Simulator
 from exporter.snapshot import GroupingData, Snapshot
 from tests.conftest import promtool_check
-
-KEYS = ["status", "data", "pagination", "next", "response", "item", "errormessage", "0", "1"]
-
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.sampled_from(["SUCCESS", "success", "FAILED", "Unable to verify user credentials"])
-)
-
-
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=5)
-        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), inner, max_size=5)
-    ),
-    max_leaves=30,
-)
-
+from tests.strategies import json_values
 
 PAGE_SIZE = 5
 

@@ -1,5 +1,5 @@
-"""What the README and the docs promise: the two commands, the metrics table, the status
-API's example, the troubleshooting guide served as written, links that lead somewhere."""
+"""What the docs promise of a running exporter: the metrics table is the exposition, the
+status API example has the keys it serves."""
 
 from __future__ import annotations
 

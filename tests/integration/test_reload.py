@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from exporter.simulator import SimAccount, Simulator
 from exporter.web import ExporterServer, Reply, Route, parse_web_config
 from tests.conftest import (
     ExporterProcess,
+    StartExporter,
+    StartSimulator,
     account_config,
     account_settings,
     labels,
@@ -30,12 +32,6 @@ from tests.conftest import (
     wait_for,
     write_config,
 )
-
-StartSimulator = Callable[..., Simulator]
-
-
-StartExporter = Callable[..., ExporterProcess]
-
 
 TOKENS = {user: f"tok-{user}-5f1c9e7d" for user in ("keep", "drop", "change", "new")}
 

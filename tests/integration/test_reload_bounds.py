@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import requests
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
     ExporterProcess,
+    StartSimulator,
     labels,
     process_usage,
     run_exporter,
@@ -30,9 +30,6 @@ from tests.conftest import (
     wait_for,
     write_config,
 )
-
-StartSimulator = Callable[..., Simulator]
-
 
 TOKEN = "tok-reload-3f2e1d0c"
 

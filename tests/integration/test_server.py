@@ -1,9 +1,5 @@
-"""server.py, connections.py and httpreq.py: strict request reading, the connection cap,
-deadlines, and accepting when descriptors run out.
-
-The parser and the connection table are tested in-process in milliseconds; a few
-process-level tests prove the wiring over raw sockets.
-"""
+"""The HTTP server of a running exporter: half-sent and malformed requests, slowloris
+sockets against the connection cap, and accepting when descriptors run out."""
 
 from __future__ import annotations
 

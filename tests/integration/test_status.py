@@ -1,4 +1,4 @@
-"""The status page and /api/v1/status: rendered text, escaping, caching, a real browser."""
+"""The status page of a running exporter in a real browser, and /troubleshooting as HTML."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from pathlib import Path
 
 import requests
 
-from exporter.simulator import SimAccount, Simulator
-from tests.conftest import ExporterProcess, account_config, require_tool, wait_for
-
-StartSimulator = Callable[..., Simulator]
-
-
-StartExporter = Callable[..., ExporterProcess]
-
+from exporter.simulator import SimAccount
+from tests.conftest import (
+    ExporterProcess,
+    StartExporter,
+    StartSimulator,
+    account_config,
+    require_tool,
+    wait_for,
+)
 
 NASTY = "<script>alert('x')</script> & \"quoted\""
 

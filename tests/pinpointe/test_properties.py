@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of parsing, pagination and label rendering."""
+"""Property-based tests (hypothesis) of envelope parsing and record normalising, in-process."""
 
 from __future__ import annotations
 
@@ -11,31 +11,9 @@ from hypothesis import strategies as st
 
 from exporter.collector.fields import FieldMapper
 from exporter.pinpointe import Page, ResponseError, parse_body
+from tests.strategies import json_values
 
 REASONS = {"invalid_response", "pagination", "auth", "api_failed"}
-
-
-KEYS = ["status", "data", "pagination", "next", "response", "item", "errormessage", "0", "1"]
-
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.sampled_from(["SUCCESS", "success", "FAILED", "Unable to verify user credentials"])
-)
-
-
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=5)
-        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), inner, max_size=5)
-    ),
-    max_leaves=30,
-)
 
 
 envelopes = st.fixed_dictionaries(

@@ -1,5 +1,5 @@
-"""What the README and the docs promise: the two commands, the metrics table, the status
-API's example, the troubleshooting guide served as written, links that lead somewhere."""
+"""What the README and the docs promise on paper: the two commands, links that lead
+somewhere, a short README, the troubleshooting page identical to the one served."""
 
 from __future__ import annotations
 

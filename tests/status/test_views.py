@@ -1,4 +1,4 @@
-"""The status page and /api/v1/status: rendered text, escaping, caching, a real browser."""
+"""The status views in-process: rendered text, escaping, caching, /config, Markdown."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""server.py, connections.py and httpreq.py: strict request reading, the connection cap,
-deadlines, and accepting when descriptors run out.
-
-The parser and the connection table are tested in-process in milliseconds; a few
-process-level tests prove the wiring over raw sockets.
-"""
+"""request.py and connections.py in-process: strict request reading, the connection cap,
+deadlines and eviction, in milliseconds."""
 
 from __future__ import annotations
 

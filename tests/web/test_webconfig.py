@@ -1,8 +1,5 @@
-"""--web.config.file: TLS, mutual TLS and basic auth with real HTTPS clients.
-
-Certificates come from trustme; the exporter runs as a process in --demo mode (its own
-simulator), so nothing but the web config differs from a default start.
-"""
+"""--web.config.file read in-process: the schema as exporter-toolkit has it, what it
+refuses (naming the key), TLS contexts, inline keys, and a reload replacing the policy whole."""
 
 from __future__ import annotations
 
