@@ -5,13 +5,13 @@
 #   docker run --rm -p 9863:9863 -e PINPOINTE_TOKEN \
 #     -v "$PWD/config.yaml:/etc/pinpointe-exporter/config.yaml:ro" pinpointe-exporter
 #
-# tests/test_docker_build.py repeats the build and install steps below outside
+# tests/integration/test_docker_build.py repeats the build and install steps below outside
 # Docker (there is no Docker engine in CI): keep the two in step.
 #
 # Base image: `python:<minor>-slim-<debian>` is a tag the official images
 # rebuild for every Python patch release and Debian security update, on the
 # newest Debian release they offer for that minor. The minor must be one the
-# test suite runs on (tests/test_docker.py checks it against the interpreter
+# test suite runs on (tests/integration/test_docker.py checks it against the interpreter
 # running the tests, requires-python and requirements.txt's header). To make a
 # build repeatable, pin the tag's current rebuild by its digest:
 #
@@ -29,7 +29,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.6.1
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY exporter/ ./exporter/
 RUN python -m build --wheel --outdir /dist .
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The runtime dependencies at their floors (scripts/min-requirements), for test-min.
 MIN_VENV ?= .venv-min
 
-.PHONY: demo test test-min test-containers lint system-deps bench bench-container manifests lock image clean
+.PHONY: demo test test-suite test-min test-containers unit lint system-deps bench bench-container manifests lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,12 +49,23 @@ lint: $(VENV)/.test
 PYTEST_WORKERS ?= 4
 PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
+# The fast tier: unit tests of the modules (tests/<subpackage>/), the top-level modules
+# and the project's layout and docs, in-process, in seconds. tests/integration/ starts
+# processes (the exporter, Prometheus, Chromium, tsc, podman) and is left out.
+unit: $(VENV)/.test
+	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/integration tests
+
+# The whole suite, then test-min even when the suite failed (--keep-going): each
+# reports its own outcome, and make test fails if either failed.
 test: system-deps lint
+	@$(MAKE) --no-print-directory --keep-going test-suite test-min || \
+	  { echo "make test: FAILED (test-suite and test-min both ran: see above)" >&2; exit 1; }
+
+test-suite: $(VENV)/.test
 	$(BIN)/pytest $(PYTEST_PARALLEL)
-	$(MAKE) test-min
 
 # The container tests alone: the image built with podman, the Compose stack, the Kubernetes pods
-# (docs/deploy.md, "Tested with podman"). `test` runs them too, in its one pytest run, where they
+# (docs/deploy.md, "Tested with podman"). `test` runs them too, in test-suite's one pytest run, where they
 # wait on containers while the other modules use the CPU. The first run makes the stand-in base
 # images (a few minutes); later runs reuse them from ~/.cache/pinpointe-exporter.
 CONTAINER_TESTS = $(wildcard tests/integration/test_container_*.py)
@@ -74,7 +85,7 @@ test-min: $(MIN_VENV)/.installed
 		$(MIN_VENV)/bin/pip show $$name | grep -x "Version: $$version" >/dev/null \
 			|| { echo "$(MIN_VENV): $$name is not $$version"; exit 1; }; done
 	PYTHONPATH=$(CURDIR) $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) \
-		tests/test_hostile.py tests/test_faults.py tests/test_client.py tests/test_politeness.py
+		tests/integration/test_hostile.py tests/integration/test_faults.py tests/integration/test_client.py tests/integration/test_politeness.py
 
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
 manifests: $(VENV)/.test
@@ -83,7 +94,7 @@ manifests: $(VENV)/.test
 # requirements.txt: the runtime dependencies the image installs, exact versions with the
 # hashes of every file (pip-tools). Keeps existing pins that still fit pyproject.toml;
 # `make lock LOCK_ARGS=--upgrade` takes the newest releases. Run it with the image's
-# Python minor (tests/test_docker.py checks the header).
+# Python minor (tests/integration/test_docker.py checks the header).
 LOCK_ARGS ?=
 lock: $(VENV)/.dev
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \

@@ -17,8 +17,9 @@ import urllib.parse
 
 def worker(url: str, gzip: bool, deadline: float, min_requests: int, lock: threading.Lock) -> None:
     parsed = urllib.parse.urlsplit(url)
+    host = parsed.hostname or "127.0.0.1"
     headers = {"Accept-Encoding": "gzip"} if gzip else {}
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+    connection = http.client.HTTPConnection(host, parsed.port, timeout=600)
     done = 0
     while done < min_requests or time.monotonic() < deadline:
         start = time.monotonic()
@@ -29,7 +30,7 @@ def worker(url: str, gzip: bool, deadline: float, min_requests: int, lock: threa
             status = response.status
         except (OSError, http.client.HTTPException):
             connection.close()
-            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+            connection = http.client.HTTPConnection(host, parsed.port, timeout=600)
             size, status = 0, 0
         end = time.monotonic()
         with lock:

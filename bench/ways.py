@@ -50,7 +50,8 @@ class Bench:
                 SimAccount(username="peer", token="peer-token", autoresponders=size),
             ],
             gated="bench",
-        ).start("127.0.0.1", 0)
+        )
+        self.sim.start("127.0.0.1", 0)
 
     def close(self) -> None:
         # The gate stays shut: a poll waiting at it just goes away with the exporter.

@@ -30,7 +30,7 @@ from typing import Any
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 ALERTS_FILE = Path(__file__).resolve().parent.parent / "prometheus" / "alerts.yml"
-RUNBOOKS = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
+RUNBOOKS = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md#"
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11.x; older 10.x migrate it on load
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -484,7 +484,7 @@ def alert_annotation() -> Json:
 
 
 def runbook(alert: str) -> Json:
-    """A panel link to the README runbook of an alert."""
+    """A panel link to the runbook of an alert (docs/runbooks.md)."""
     return {"title": f"Runbook: {alert}", "url": RUNBOOKS + alert.lower(), "targetBlank": True}
 
 
@@ -576,7 +576,7 @@ def overview() -> list[Json]:
         "Firing alerts",
         "Pinpointe alerts firing now, from Prometheus' ALERTS series (exporter-wide ones "
         "have no account). '(none firing)' per account when all is well. Runbooks: the "
-        "README's Runbooks section (dashboard link above).",
+        "runbooks page (dashboard link above).",
         [
             target(
                 f'{FIRING}, account=~"$account"}}\nor\n{FIRING}, account=""}}\n'

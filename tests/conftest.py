@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 import yaml
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import AccountConfig, Secret
@@ -44,6 +46,19 @@ SLOWEST_MODULES = (
 )
 
 
+try:  # a test extra: .venv-min (make test-min) runs no property tests
+    from hypothesis import HealthCheck, settings
+except ImportError:
+    pass
+else:
+    # Hypothesis's defaults fail an example that takes over 200 ms, or data that is slow
+    # to generate: what a loaded machine does, not a bug.
+    settings.register_profile(
+        "loaded-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile("loaded-machine")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def slowest_first(item: pytest.Item) -> int:
         name = item.path.name
@@ -53,6 +68,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 Labels = frozenset[tuple[str, str]]
+
+
+# What the simulator and exporter fixtures are: start(...) -> a running one.
+StartSimulator = Callable[..., Simulator]
+StartExporter = Callable[..., "ExporterProcess"]
 
 
 def free_port() -> int:
@@ -68,7 +88,14 @@ def write_server_cert(cert: trustme.LeafCert, directory: Path, stem: str) -> Non
     cert.private_key_pem.write_to_path(str(directory / f"{stem}.key"))
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+# How long to wait for an event before calling the test hung. Only a hang-stopper: a test
+# never depends on anything happening sooner, so a loaded machine only makes it slower.
+PATIENCE = 180.0
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = PATIENCE, what: str = "condition"
+) -> Any:
     """Poll until predicate() is truthy; fail the test with ``what`` if it never is."""
     deadline = time.monotonic() + timeout
     while True:
@@ -91,6 +118,19 @@ def proc_stats(pid: int) -> tuple[int, int, int]:
     threads = int(fields["Threads"])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return rss, threads, fds
+
+
+def running_threads(pid: int) -> int:
+    """Threads of ``pid`` on a CPU or waiting for one (state R); threads waiting for a
+    lock, a timer or the network sleep (S) and are not counted."""
+    running = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        running += state == "R"
+    return running
 
 
 def wait_for_connections_released(
@@ -122,6 +162,18 @@ def raw_exchange(port: int, request: bytes) -> bytes:
 
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
+
+
+def metric_families(text: str) -> list[Metric]:
+    """The families of an exposition in the text format."""
+    return list(text_string_to_metric_families(text))
+
+
+def openmetrics_families(text: str) -> list[Metric]:
+    """The families of an exposition in the OpenMetrics format."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse
+
+    return list(parse(text))  # type: ignore[no-untyped-call]
 
 
 def parse_samples(text: str) -> dict[tuple[str, Labels], float]:
@@ -185,7 +237,7 @@ def account_settings(
         username=username,
         usertoken=Secret(token),
         poll_interval=60,
-        timeout=5,
+        timeout=60,  # never meant to expire: a test of a timeout passes its own
         stale_after=600,
     )
     return replace(account, **overrides)
@@ -209,15 +261,24 @@ def require_tool(name: str, install: str, skip_outside_ci: bool = False) -> str:
     return found
 
 
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    """``promtool check metrics`` on an exposition."""
+def promtool(
+    *args: str, stdin: str | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
+    """Debian's ``promtool`` with ``args`` (its output captured, its exit code not checked).
+    The timeout only ends a hung run: promtool's unit tests take minutes on a loaded machine."""
     return subprocess.run(
-        [require_tool("promtool", SYSTEM_DEPS), "check", "metrics"],
-        input=text,
+        [require_tool("promtool", SYSTEM_DEPS), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` on an exposition."""
+    return promtool("check", "metrics", stdin=text)
 
 
 @dataclass
@@ -233,7 +294,7 @@ class ExporterProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str = "/metrics", **kw: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=10, **kw)
+        return requests.get(self.url + path, **{"timeout": 60, **kw})
 
     def samples(self) -> dict[tuple[str, Labels], float]:
         response = self.get()
@@ -247,7 +308,7 @@ class ExporterProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=60)  # some tests assert a clean exit (0)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -331,7 +392,7 @@ def spawn_exporter(
     *args: str,
     env: dict[str, str] | None = None,
     ready: Callable[[ExporterProcess], bool] | None = None,
-    timeout: float = 30.0,
+    timeout: float = PATIENCE,
     preexec_fn: Callable[[], None] | None = None,
 ) -> ExporterProcess:
     """Start the exporter as a process outside the ``exporter`` fixture (for module-scoped
@@ -383,3 +444,92 @@ def spawn_exporter(
         handle.stop()
         raise
     return handle
+
+
+def config_text(**account: str) -> str:
+    """A configuration file's text with one account, its keys replaced by ``account``."""
+    item = {"name": "acme", "api_url": "https://x.example/apijson.php", "username": "u", **account}
+    return json.dumps({"accounts": [item]})
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True when the other end shut the connection down (end-of-file after any data
+    still unread); False if it stays open for the socket's timeout."""
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+# -- TLS and basic auth for web config tests (trustme and bcrypt are test extras) ------
+BCRYPT_COST = 4  # the lowest bcrypt cost keeps the tests fast; production hashes use 10+
+
+
+def bcrypt_hash(password: str, cost: int = BCRYPT_COST) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
+@dataclass
+class Pki:
+    """A server certificate from a CA, and client certificates from another."""
+
+    directory: Path
+    ca: trustme.CA
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path
+    client_pem: Path  # key and certificate of a client the client CA signed
+    stranger_pem: Path  # a client certificate from a CA the exporter does not trust
+    other_san_pem: Path  # signed by the client CA, but for another name
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    import trustme
+
+    directory = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    write_server_cert(server, directory, "server")
+    client_ca = trustme.CA()
+    client_ca.cert_pem.write_to_path(str(directory / "clients-ca.pem"))
+    for name, path in (
+        ("prometheus.example.com", "client.pem"),
+        ("intruder.example.com", "other-san.pem"),
+    ):
+        client_ca.issue_cert(name).private_key_and_cert_chain_pem.write_to_path(
+            str(directory / path)
+        )
+    trustme.CA().issue_cert("prometheus.example.com").private_key_and_cert_chain_pem.write_to_path(
+        str(directory / "stranger.pem")
+    )
+    return Pki(
+        directory,
+        ca,
+        directory / "ca.pem",
+        directory / "server.crt",
+        directory / "server.key",
+        directory / "clients-ca.pem",
+        directory / "client.pem",
+        directory / "stranger.pem",
+        directory / "other-san.pem",
+    )
+
+
+def tls_config(pki: Pki, **extra: Any) -> dict[str, Any]:
+    """A web config serving TLS with the PKI's server certificate, plus ``extra``."""
+    return {
+        "tls_server_config": {
+            "cert_file": str(pki.cert_file),
+            "key_file": str(pki.key_file),
+            **extra,
+        }
+    }

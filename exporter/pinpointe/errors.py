@@ -65,35 +65,31 @@ def deadline_error(account: AccountConfig, bound: str, where: str, body: bool = 
 def connection_failed(
     account: AccountConfig, exc: requests.exceptions.RequestException
 ) -> PollError:
-    url = account.shown_url
-    if isinstance(exc, requests.exceptions.SSLError) and _PLAIN_HTTP.search(root_cause(exc)):
-        return PollError(
-            Reason.CONNECTION,
-            f"{url} answered in plain HTTP, not HTTPS: use an http:// "
-            "api_url if the server really serves plain HTTP, or check the host and port",
-        )
+    return PollError(Reason.CONNECTION, _connection_problem(account, exc))
+
+
+def _connection_problem(account: AccountConfig, exc: requests.exceptions.RequestException) -> str:
+    """What went wrong with the connection to api_url, and what to check."""
+    url, cause = account.shown_url, root_cause(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return PollError(
-            Reason.CONNECTION,
-            f"TLS handshake with {url} failed ({root_cause(exc)}); check ca_file",
-        )
-    host = urllib.parse.urlsplit(account.api_url).hostname or "?"
+        if _PLAIN_HTTP.search(cause):
+            return (
+                f"{url} answered in plain HTTP, not HTTPS: use an http:// api_url if the "
+                "server really serves plain HTTP, or check the host and port"
+            )
+        return f"TLS handshake with {url} failed ({cause}); check ca_file"
     if _caused_by(exc, urllib3.exceptions.NameResolutionError):
-        return PollError(
-            Reason.CONNECTION,
-            f"the host name {host} of {url} does not resolve ({root_cause(exc)}); check the "
-            "host in api_url and the DNS resolver of this machine",
+        host = urllib.parse.urlsplit(account.api_url).hostname or "?"
+        return (
+            f"the host name {host} of {url} does not resolve ({cause}); check the host in "
+            "api_url and the DNS resolver of this machine"
         )
     if _caused_by(exc, urllib3.exceptions.NewConnectionError):
-        return PollError(
-            Reason.CONNECTION,
-            f"cannot connect to {url} ({root_cause(exc)}); check the host and port in "
-            "api_url, that the server is up, and any firewall or proxy on the way",
+        return (
+            f"cannot connect to {url} ({cause}); check the host and port in api_url, that "
+            "the server is up, and any firewall or proxy on the way"
         )
-    return PollError(
-        Reason.CONNECTION,
-        f"the connection to {url} failed ({root_cause(exc)}); check api_url and the network",
-    )
+    return f"the connection to {url} failed ({cause}); check api_url and the network"
 
 
 def auth_failed(account: AccountConfig, detail: str) -> PollError:

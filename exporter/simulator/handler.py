@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
-from exporter.simulator.faults import FAULTS, FaultCall, request_cursor
+from exporter.simulator.faults import FAULTS, FaultCall, applies, request_cursor
 from exporter.simulator.wire import failed, handler_send
 
 log = logging.getLogger("exporter.simulator")
@@ -114,7 +114,7 @@ def handler_for(sim: Host) -> type[BaseHTTPRequestHandler]:
             self.pending = (username, received, cursor)
             came = sim.received(username)
             try:
-                if came.fault is None or (came.params.get("later_pages") and cursor == 0):
+                if came.fault is None or not applies(came.params, cursor, came.sequence):
                     handler_send(self, *sim.answer(body))
                     return
                 call = FaultCall(self, body, sim.answer, came.params, came.sequence, came.stopping)

@@ -11,7 +11,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from exporter.simulator.data import SimAccount, send_figures, send_model
-from exporter.simulator.faults import FAULT_PARAMS, FAULTS
+from exporter.simulator.faults import DISPATCH_PARAMS, FAULT_PARAMS, FAULTS
 from exporter.simulator.handler import Arrival, RequestRecord, handler_for
 from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed
 
@@ -39,7 +39,7 @@ class Simulator:
         self._peak_in_flight = 0
         self._in_flight_changed = threading.Condition(self._lock)
         self._hold_until = 0
-        self._hold_timeout = 0.0
+        self._hold_timeout: float | None = None
         self._hold_generation = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -66,6 +66,7 @@ class Simulator:
 
     def stop(self) -> None:
         self._closing.set()
+        self.hold_pages_until_in_flight(0)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -76,12 +77,12 @@ class Simulator:
         """Make every request of ``username`` answer with ``fault`` (None: answer normally).
 
         ``params`` tune the fault (see FAULT_PARAMS), e.g. ``seconds`` for latency and
-        hang, ``retry_after`` for rate_limited and http_503; ``later_pages=True``
-        applies any fault only to requests for a page after the first.
+        hang (``math.inf``: until the fault is changed), ``retry_after`` for rate_limited
+        and http_503; DISPATCH_PARAMS say which requests any fault answers.
         """
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
-        unknown = set(params) - {"later_pages", *FAULT_PARAMS.get(fault or "", {})}
+        unknown = set(params) - {*DISPATCH_PARAMS, *FAULT_PARAMS.get(fault or "", {})}
         if unknown:
             raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
         with self._lock:
@@ -249,10 +250,10 @@ class Simulator:
                 self._peak_in_flight = self._in_flight
             return peak
 
-    def hold_pages_until_in_flight(self, count: int, timeout: float = 5.0) -> None:
+    def hold_pages_until_in_flight(self, count: int, timeout: float | None = None) -> None:
         """Hold every page answer until ``count`` are being generated at once (or for
         ``timeout`` seconds), so a client's concurrency shows as its peak however loaded
-        the machine is; 0 stops holding."""
+        the machine is; 0 (or stop()) releases every page held."""
         with self._lock:
             self._hold_until = count
             self._hold_timeout = timeout

@@ -47,7 +47,7 @@ from exporter.web.webconfig import WebConfig, WebConfigError, load_web_config
 HEALTH_PATH = "/-/healthy"
 TIMEOUT_SECONDS = 4.0  # below the image HEALTHCHECK's --timeout=5s
 _LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
-# The exporter's basic auth challenge (tests/test_healthcheck.py proves they agree).
+# The exporter's basic auth challenge (tests/integration/test_healthcheck.py proves they agree).
 CHALLENGE = 'Basic realm="pinpointe-exporter"'
 
 

@@ -9,7 +9,7 @@ interval), over two weeks, for `promtool test rules`.
 Each storyline is one autoresponder (its own autoresponder_id) in one promtool test,
 so promtool evaluates the rules once for all of them. Day 0 is a Monday (the rules
 know no calendar; only "a week earlier" matters). The expected values and alerts are
-written below next to the storyline they check; tests/test_rules.py fails when the
+written below next to the storyline they check; tests/integration/test_rules.py fails when the
 committed YAML and this script disagree. Rules are evaluated every 15 minutes (the
 samples stay 5 minutes apart): a cheaper test, the same conditions.
 """
@@ -724,7 +724,7 @@ def expected_alert(case: dict[str, Any]) -> dict[str, Any]:
     return {"eval_time": case["eval_time"], "alertname": case["alertname"], "exp_alerts": alerts}
 
 
-RB = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
+RB = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md#"
 ACCOUNT_COMPLAINTS = (
     "2.083% of all emails sent by Pinpointe account beta in the last 24 hours were reported "
     "as spam, above {limit} (the mailbox providers' {tier}). Providers judge the whole "

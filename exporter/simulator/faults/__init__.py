@@ -15,7 +15,15 @@ from exporter.simulator.faults import (
     status,
     transport,
 )
-from exporter.simulator.faults.call import FAULT_PARAMS, FAULTS, Fault, FaultCall, request_cursor
+from exporter.simulator.faults.call import (
+    DISPATCH_PARAMS,
+    FAULT_PARAMS,
+    FAULTS,
+    Fault,
+    FaultCall,
+    applies,
+    request_cursor,
+)
 from exporter.simulator.faults.hostile import INJECTED_MESSAGE
 from exporter.simulator.faults.records import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES
 
@@ -23,6 +31,7 @@ KINDS = (transport, status, failed, bodies, pagination, records, hostile)
 
 __all__ = [
     "BAD_VALUES",
+    "DISPATCH_PARAMS",
     "DUPLICATE_MARKER",
     "FAULTS",
     "FAULT_PARAMS",
@@ -31,5 +40,6 @@ __all__ = [
     "ODD_NAMES",
     "Fault",
     "FaultCall",
+    "applies",
     "request_cursor",
 ]

@@ -4,6 +4,8 @@ faults share to take the normal answer apart."""
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +43,8 @@ class FaultCall:
 
 
 Fault = Callable[[FaultCall], None]
-# Fault name -> the function answering the request its own way; ``later_pages=True``
-# (any fault) answers the first page of every chain normally.
+# Fault name -> the function answering the request its own way (see DISPATCH_PARAMS for
+# the requests it answers).
 FAULTS: dict[str, Fault] = {}
 # Fault name -> its parameters and their defaults.
 FAULT_PARAMS: dict[str, dict[str, Any]] = {}
@@ -58,6 +60,19 @@ def fault(**params: Any) -> Callable[[Fault], Fault]:
         return function
 
     return register
+
+
+# set_fault parameters of every fault, saying which requests it answers: with
+# ``later_pages=True`` not the first page of a chain, with ``after_requests=n`` not the
+# first n requests since it was set (those get the normal answer).
+DISPATCH_PARAMS = ("later_pages", "after_requests")
+
+
+def applies(params: dict[str, Any], cursor: int, sequence: int) -> bool:
+    """Whether the fault set with ``params`` answers this request (see DISPATCH_PARAMS)."""
+    if params.get("later_pages") and cursor == 0:
+        return False
+    return sequence >= int(params.get("after_requests", 0))
 
 
 def request_cursor(request: Any) -> tuple[int, int]:
@@ -93,7 +108,18 @@ def records_in(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def wait(call: FaultCall, seconds: float) -> None:
-    """Sleep ``seconds``, or less if the simulator stops meanwhile."""
+    """Wait ``seconds`` (``math.inf``: until released), ending early when the fault is
+    changed or cleared, the simulator stops, or the client has closed the connection."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not call.stopping():
+    while time.monotonic() < deadline and not call.stopping() and not _client_gone(call):
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def _client_gone(call: FaultCall) -> bool:
+    """True once the client has closed its end (it gave up waiting for this answer)."""
+    sock = call.handler.connection
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True

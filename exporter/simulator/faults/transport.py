@@ -11,13 +11,15 @@ from exporter.simulator.faults.call import FaultCall, fault, wait
 
 @fault(seconds=1.0)
 def latency(call: FaultCall) -> None:
+    """The normal answer, ``seconds`` late (``math.inf``: once released)."""
     wait(call, float(call.params.get("seconds", 1.0)))
     call.send(*call.answer())
 
 
 @fault(seconds=30.0)
 def hang(call: FaultCall) -> None:
-    """Read the request, then say nothing until ``seconds`` pass; close without a response."""
+    """Read the request, then say nothing until ``seconds`` pass (``math.inf``: until
+    released); close without a response."""
     wait(call, float(call.params.get("seconds", 30.0)))
     call.handler.close_connection = True
 
