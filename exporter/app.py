@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import FrameType
 
 from exporter import __version__
 from exporter.collector import Fleet, Reloader
@@ -63,14 +61,13 @@ def serve(
     if server is None:
         return 1
     stop = threading.Event()
-    signals = SignalPipe(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     server.start_background()
     reloader.start(settings)
     auto_reload = parse_duration(args.auto_reload_interval)
     if auto_reload > 0 and source is not None:
         reloader.watch(auto_reload, stop)
     _announce(server, listen, settings, args, web)
-    while (signum := signals.next()) == signal.SIGHUP:
+    while (signum := next_signal()) == signal.SIGHUP:
         reloader.request("SIGHUP")
     log.info("shutting down", extra={"fields": {"signal": signal.Signals(signum).name}})
     stop.set()
@@ -170,25 +167,19 @@ def _web_reload_metrics(store: Store) -> Callable[[bool], None]:
     return loaded
 
 
-class SignalPipe:
-    """Signals as bytes on a pipe that the main thread reads. The interpreter writes the
-    signal's number there itself, from whichever thread the signal lands on
-    (``signal.set_wakeup_fd``); the Python handler does nothing. No handler code runs in
-    the middle of other code: it can take no lock that code holds, start no thread, and
-    raise nothing into it."""
+# The signals the serve mode takes: SIGTERM and SIGINT stop it, SIGHUP reloads.
+SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
-    def __init__(self, *signums: int) -> None:
-        self._read, write = os.pipe()
-        os.set_blocking(write, False)
-        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-        for signum in signums:
-            signal.signal(signum, self._ignore)
 
-    @staticmethod
-    def _ignore(signum: int, frame: FrameType | None) -> None:
-        """The byte on the pipe is the signal's delivery; this only replaces the default
-        action (which would end the process)."""
+def hold_signals() -> None:
+    """Keep SIGNALS pending until the main thread takes them (``next_signal``). Called
+    before any thread starts, so that every thread inherits the mask: no handler ever
+    runs inside other code (it could take no lock that code holds, start no thread and
+    raise nothing into it), and a SIGTERM in a storm of SIGHUPs is never lost (a pending
+    signal stays pending)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
-    def next(self) -> int:
-        """Wait for the next signal; its number."""
-        return os.read(self._read, 1)[0]
+
+def next_signal() -> int:
+    """Wait for the next of SIGNALS; its number."""
+    return signal.sigwaitinfo(SIGNALS).si_signo

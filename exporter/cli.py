@@ -38,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = _flag_problem(args)
     if problem is not None:
         return _usage(problem)
+    serving = not (args.config_check or args.once)
+    if serving:
+        from exporter.app import hold_signals
+
+        hold_signals()  # before the demo's simulator starts its threads
     run = _load(args)
     if isinstance(run, int):
         return run

@@ -57,12 +57,15 @@ def redact_secrets(text: str, secrets: Iterable[str]) -> str:
     return text if pattern is None else pattern.sub(REDACTED, text)
 
 
-@functools.lru_cache(maxsize=64)
-def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+def _compile(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
     longest_first = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
     if not longest_first:
         return None
     return re.compile("|".join(map(re.escape, longest_first)), re.IGNORECASE)
+
+
+# The few sets of secrets redact_secrets is given (an account's token forms) compile once.
+_secrets_pattern = functools.lru_cache(maxsize=64)(_compile)
 
 
 def logfmt(fields: dict[str, Any]) -> str:
@@ -109,9 +112,10 @@ def setup(level: str = "info", log_format: str = "logfmt") -> None:
 
 
 MIN_SECRET_LENGTH = 6
-# Every secret registered so far (insertion-ordered, no duplicates), and one pattern
-# matching any of them, made again on each registration (they are few and rare).
-_secrets: dict[str, None] = {}
+# Every secret registered (with how many holders registered it), and one pattern
+# matching any of them, made again when the set changes (rarely: a start, a reload, a
+# rotated token file).
+_secrets: dict[str, int] = {}
 _registry_lock = threading.Lock()
 _registered: re.Pattern[str] | None = None
 
@@ -123,15 +127,39 @@ def redact(text: str) -> str:
     return text if pattern is None else pattern.sub(REDACTED, text)
 
 
+def excerpt(text: str, limit: int, more: str = "…") -> str:
+    """``text`` as a message may quote it: redacted first, then cut at ``limit``
+    characters (cutting first could leave part of a secret that no longer matches)."""
+    text = redact(text)
+    return text if len(text) <= limit else text[:limit] + more
+
+
 def register_secret(secret: str) -> None:
     """Never print this value, whatever logs it.
 
     Values too short to be real tokens are not replaced: masking "x" everywhere would
     mangle every line while protecting nothing.
     """
-    global _registered
-    if len(secret) < MIN_SECRET_LENGTH or secret in _secrets:
+    if len(secret) < MIN_SECRET_LENGTH:
         return
     with _registry_lock:
-        _secrets[secret] = None
-        _registered = _secrets_pattern(tuple(_secrets))
+        _secrets[secret] = _secrets.get(secret, 0) + 1
+        if _secrets[secret] == 1:
+            _recompile()
+
+
+def unregister_secret(secret: str) -> None:
+    """One holder of ``secret`` no longer has it (a token file rotated twice since):
+    the value stays redacted while another holder has it."""
+    with _registry_lock:
+        left = _secrets.get(secret, 0) - 1
+        if left > 0:
+            _secrets[secret] = left
+        elif secret in _secrets:
+            del _secrets[secret]
+            _recompile()
+
+
+def _recompile() -> None:
+    global _registered
+    _registered = _compile(tuple(_secrets))

@@ -533,3 +533,29 @@ def tls_config(pki: Pki, **extra: Any) -> dict[str, Any]:
             **extra,
         }
     }
+
+
+# Forks the exporter from a small process and writes its peak RSS (kB) to stdout: the
+# test process itself is large, and a child forked from it starts with its memory
+# counted in ru_maxrss until it execs.
+MEASURE = """
+import os, subprocess, sys
+command = [sys.executable, "-m", "exporter", *sys.argv[1:]]
+child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(args: list[str]) -> tuple[int, str, int]:
+    """Run the exporter to its end (a hang fails the test after a minute rather than
+    blocking it); (exit code, stderr, peak RSS in bytes)."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stderr, int(result.stdout.split()[-1]) * 1024

@@ -34,7 +34,7 @@ class AccountFetcher:
     def __init__(self, account: AccountConfig, client: PinpointeClient) -> None:
         self.account = account
         self.client = client
-        labels = Labels(account.max_label_length, account.usertoken.forms)
+        labels = Labels(account.max_label_length, account.secret_forms)
         self.mapper = FieldMapper(account.field_map, labels)
         self._all_pages: dict[str, int] = {}
 

@@ -28,6 +28,11 @@ log = logging.getLogger("exporter.reload")
 # The longest one reload may take to load the configuration; past it the reload fails
 # and the running configuration stays.
 RELOAD_TIMEOUT = 30.0
+RELOAD_BUSY = (
+    "a reload is already in progress and another request waits for it; this one is folded "
+    "into it: its outcome shows on /api/v1/status and in "
+    "pinpointe_exporter_config_last_reload_successful"
+)
 
 
 class Reloader:
@@ -64,6 +69,7 @@ class Reloader:
         os.set_blocking(self._wake_write, False)
         self._done = threading.Condition()
         self._requested = 0  # requests with a ticket so far
+        self._waiting = False  # a caller waits for a reload's outcome
         self._finished = 0  # every ticket up to this one has had its reload
         self._outcome = (True, "")
         self._blocked: tuple[threading.Thread, float] | None = None
@@ -91,13 +97,23 @@ class Reloader:
         self._wake(trigger)
         return ticket
 
-    def reload(self, trigger: str) -> tuple[bool, str]:
+    def reload(self, trigger: str) -> tuple[bool | None, str]:
         """Ask for a reload and wait for it: (applied, message for the user). Waits for
-        the reload running now, if any, then for its own: at most twice ``timeout``."""
+        the reload running now, if any, then for its own: at most twice ``timeout``.
+        While another caller already waits, this one does not (None): its request is
+        folded into the coming reload, whose outcome the metrics and status page show,
+        so callers that give up cannot pile up waiting."""
         ticket = self.request(trigger)
         with self._done:
-            if self._done.wait_for(lambda: self._finished >= ticket, 2 * self.timeout + 1.0):
-                return self._outcome
+            if self._waiting:
+                return None, RELOAD_BUSY
+            self._waiting = True
+            try:
+                done = self._done.wait_for(lambda: self._finished >= ticket, 2 * self.timeout + 1.0)
+                if done:
+                    return self._outcome
+            finally:
+                self._waiting = False
         return False, (
             f"the reload did not finish within {2 * self.timeout + 1.0:g}s; the running "
             "configuration stays until it does"
@@ -133,7 +149,8 @@ class Reloader:
             return self._failed(
                 trigger,
                 f"the reload {time.monotonic() - self._blocked[1]:.0f}s ago is still loading "
-                "the configuration (a file it reads does not answer)",
+                "the configuration (a file it reads does not answer, or is too large to read "
+                "in time)",
             )
         try:
             settings = self._load_within_timeout()
@@ -162,7 +179,7 @@ class Reloader:
             self._blocked = (thread, time.monotonic())
             raise ConfigError(
                 f"the configuration did not load within {self.timeout:g}s (a file it reads "
-                "does not answer)"
+                "does not answer, or is too large to read in time)"
             )
         (result,) = loaded
         if isinstance(result, ConfigError):

@@ -33,17 +33,41 @@ class FileProblem(Exception):
         self.problem = problem
 
 
+# A PEM file (a CA bundle, a certificate, a key) larger than this is refused; the
+# whole Mozilla bundle is about 220 KB.
+MAX_PEM_FILE_SIZE = 4 * 1024 * 1024
+
+
+def check_regular(path: Path | str, limit: int) -> None:
+    """Raise a FileProblem unless ``path`` is a regular file of at most ``limit`` bytes
+    (for a file another library reads, such as a CA bundle OpenSSL opens)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise FileProblem(path, f"cannot be read: {exc.strerror}") from None
+    _check(path, info.st_mode, info.st_size, limit)
+
+
+def _check(path: Path | str, mode: int, size: int, limit: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise FileProblem(path, f"is {kind}, not a regular file")
+    if size > limit:
+        raise FileProblem(path, f"is larger than {format_size(limit)}")
+
+
 def read_bytes(path: Path | str, limit: int) -> bytes:
-    """The content of the regular file ``path``, at most ``limit`` bytes long."""
+    """The content of the regular file ``path``, at most ``limit`` bytes long. Its type is
+    checked before it is opened (opening a device can have effects of its own) and again
+    on the descriptor (it may have been swapped meanwhile)."""
+    check_regular(path, limit)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise FileProblem(path, f"cannot be read: {exc.strerror}") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise FileProblem(path, f"is {kind}, not a regular file")
+        info = os.fstat(fd)
+        _check(path, info.st_mode, 0, limit)
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, min(1 << 16, limit + 1 - size)):

@@ -16,7 +16,7 @@ from typing import Any
 
 from exporter import logs
 from exporter.config.units import parse_duration, parse_size
-from exporter.config.yamlreader import Reader, join, kind
+from exporter.config.yamlreader import Reader, join, kind, show
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -27,15 +27,18 @@ class ConfigError(Exception):
     met earlier in the file: the message is redacted when it is made."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(logs.redact(message))
+        lines = (logs.excerpt(line, MAX_PROBLEM_CHARS) for line in message.splitlines())
+        super().__init__("\n".join(lines))
 
     @property
     def problems(self) -> tuple[str, ...]:
         return tuple(str(self).splitlines())
 
 
-# A file full of mistakes is reported this far; the rest is counted.
+# A file full of mistakes is reported this far; the rest is counted. Each problem is cut
+# at MAX_PROBLEM_CHARS (after redaction), whatever value or key it quotes.
 MAX_PROBLEMS = 50
+MAX_PROBLEM_CHARS = 1000
 
 
 class ConfigReader(Reader):
@@ -89,8 +92,10 @@ class ConfigReader(Reader):
     def integer(self, value: Any, path: str, minimum: int) -> int:
         if isinstance(value, str) and _ENV_REF.search(value):
             expanded = self.expand(value, path).strip()
-            if not re.fullmatch(r"[+-]?\d+", expanded):
-                raise self.fail(path, f"must be an integer, got {expanded!r} from the environment")
+            if not re.fullmatch(r"[+-]?\d{1,100}", expanded):
+                raise self.fail(
+                    path, f"must be an integer, got {show(expanded)} from the environment"
+                )
             value = int(expanded)
         return super().integer(value, path, minimum)
 

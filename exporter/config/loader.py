@@ -9,9 +9,12 @@ from exporter.config.files import FileProblem, read_text
 from exporter.config.keys import ConfigError, ConfigReader, allowed_keys, read_fields
 from exporter.config.settings import MIN_POLL_TIMEOUT, AccountConfig, Settings
 from exporter.config.units import format_duration
+from exporter.config.yamlreader import show
 
-# A configuration file larger than this is refused (8,000 autoresponders take 200 KB).
-MAX_CONFIG_FILE_SIZE = 16 * 1024 * 1024
+# A configuration file larger than this is refused: 1 MiB holds about 40,000 selected
+# autoresponders, and reads in a few seconds (a reload may take RELOAD_TIMEOUT).
+
+MAX_CONFIG_FILE_SIZE = 1024 * 1024
 
 
 def load_config(path: str, environ: dict[str, str] | None = None) -> Settings:
@@ -56,7 +59,9 @@ def _read_accounts(reader: ConfigReader, raw: Any, top: dict[str, Any]) -> list[
             continue
         if account.name in names:
             reader.report(
-                reader.fail(f"accounts[{index}].name", f"duplicate account name {account.name!r}")
+                reader.fail(
+                    f"accounts[{index}].name", f"duplicate account name {show(account.name)}"
+                )
             )
         names.add(account.name)
         accounts.append(account)

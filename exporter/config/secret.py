@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import urllib.parse
 from pathlib import Path
@@ -97,12 +98,13 @@ class FileSecret(Secret):
     unreadable) fails the request with SecretFileError until the file is fixed. Reading
     never blocks: see safefile.py."""
 
-    __slots__ = ("_lock", "_signature", "path")
+    __slots__ = ("_lock", "_retired", "_signature", "path")
 
     def __init__(self, path: Path, token: str | None = None) -> None:
         """``token``: the file's content as just read (config.py reads it to check it)."""
         self.path = path
         self._lock = threading.Lock()
+        self._retired: tuple[str, ...] = ()
         self._signature = self._stat()
         super().__init__(read_token_file(path) if token is None else token)
 
@@ -134,6 +136,11 @@ class FileSecret(Secret):
             return  # being rewritten: keep the last token, read it again next time
         self._signature = signature
         if token != self._value:
+            # The previous token stays redacted (a server may still echo it); the one
+            # before it is forgotten, so rotations cannot grow the redaction for ever.
+            for form in self._retired:
+                logs.unregister_secret(form)
+            self._retired = self._forms
             self._set(token)
             log.info(
                 "usertoken_file changed: the next request uses the new token",
@@ -157,16 +164,23 @@ def _url_parts(url: str) -> tuple[urllib.parse.SplitResult, list[tuple[str, str 
     return parts, params
 
 
+# Query parameters whose values are credentials (registered as secrets everywhere).
+_CREDENTIAL_NAME = re.compile(r"token|key|secret|pass|auth|sig|cred|session", re.I)
+
+
 def url_secrets(url: str) -> tuple[str, ...]:
-    """What in ``url`` may be a secret: the userinfo password (the user name when there
-    is no password, as in ``https://TOKEN@host/``), every query value and the fragment."""
+    """What in ``url`` is a secret: the userinfo password (the user name when there is
+    no password, as in ``https://TOKEN@host/``), the values of query parameters named
+    like credentials (``usertoken``, ``api_key``, ...), and the fragment. Every other
+    query value is redacted where the URL is shown, but not looked for elsewhere (a
+    value such as ``client=Pinpointe`` would mangle every message)."""
     parts, params = _url_parts(url)
     found: list[str] = []
     if parts.password:
         found.append(parts.password)
     elif parts.username:
         found.append(parts.username)
-    found.extend(name if value is None else value for name, value in params)
+    found.extend(value or "" for name, value in params if _CREDENTIAL_NAME.search(name))
     found.append(parts.fragment)
     return tuple(
         {form: None for raw in found if raw for form in (raw, urllib.parse.unquote_plus(raw))}
@@ -180,10 +194,11 @@ def redacted_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:{logs.REDACTED}@{host}" if has_password else f"{logs.REDACTED}@{host}"
+        user, _, password = userinfo.partition(":")
+        netloc = f"{user}:{logs.REDACTED}@{host}" if password else f"{logs.REDACTED}@{host}"
     query = "&".join(
         logs.REDACTED if value is None else f"{name}={logs.REDACTED}" for name, value in params
     )
     fragment = logs.REDACTED if parts.fragment else ""
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    shown = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return logs.redact(shown)  # a token put in the path, say

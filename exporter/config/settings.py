@@ -7,11 +7,12 @@ config/loader.py.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from exporter.config import values
 from exporter.config.keys import ConfigReader, inherit, option
-from exporter.config.secret import Secret, redacted_url
+from exporter.config.secret import Secret, redacted_url, secret_forms, url_secrets
 from exporter.config.values import REQUEST_TYPES, Selector
 
 # poll_timeout defaults to the account's poll interval, but at least this.
@@ -64,3 +65,12 @@ class AccountConfig:
     def shown_url(self) -> str:
         """``api_url`` as it may be shown: any password or query value redacted."""
         return redacted_url(self.api_url)
+
+    def secret_forms(self) -> tuple[str, ...]:
+        """Every form of every secret of the account: its token in use, and the secrets of
+        its api_url (what label values from its server are redacted of)."""
+        return (*self.usertoken.forms(), *self._url_forms)
+
+    @functools.cached_property
+    def _url_forms(self) -> tuple[str, ...]:
+        return tuple(form for secret in url_secrets(self.api_url) for form in secret_forms(secret))

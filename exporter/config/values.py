@@ -6,15 +6,16 @@ the path; none echoes a secret back."""
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exporter import logs
-from exporter.config.files import FileProblem
+from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
 from exporter.config.keys import ConfigReader, Read
 from exporter.config.secret import FileSecret, Secret, read_token_file, url_secrets
-from exporter.config.yamlreader import join, kind
+from exporter.config.yamlreader import join, kind, show
 from exporter.snapshot import METRIC_KEYS
 
 GROUPINGS = ("autoresponder", "send")
@@ -33,7 +34,7 @@ def one_of(choices: tuple[str, ...]) -> Read:
 def read_account_name(reader: ConfigReader, value: Any, path: str) -> str:
     name = reader.string(value, path)
     if not ACCOUNT_NAME.fullmatch(name):
-        raise reader.fail(path, f"{name!r} may contain only letters, digits, _ . and -")
+        raise reader.fail(path, f"{show(name)} may contain only letters, digits, _ . and -")
     return name
 
 
@@ -41,6 +42,12 @@ def read_api_url(reader: ConfigReader, value: Any, path: str) -> str:
     url = reader.string(value, path)
     if not re.match(r"^https?://[^/\s]+", url):
         raise reader.fail(path, "must be an http:// or https:// URL")
+    if "@" in url and "@" not in urllib.parse.urlsplit(url).netloc:
+        raise reader.fail(
+            path,
+            "a user name or password in the URL must be percent-encoded (a '/', '?' or '#' "
+            "in it ends the host part, which would show it)",
+        )
     for secret in url_secrets(url):
         logs.register_secret(secret)
     return url
@@ -163,15 +170,19 @@ def read_field_map(reader: ConfigReader, value: Any, path: str) -> tuple[tuple[s
         if api_field.strip().lower() in pairs:
             raise reader.fail(where, "given twice (field names are case-insensitive)")
         if target not in METRIC_KEYS:
-            raise reader.fail(where, f"must be one of {', '.join(METRIC_KEYS)}, got {target!r}")
+            raise reader.fail(where, f"must be one of {', '.join(METRIC_KEYS)}, got {show(target)}")
         pairs[api_field.strip().lower()] = target
     return tuple(pairs.items())
 
 
 def read_ca_file(reader: ConfigReader, value: Any, path: str) -> str:
     ca_file = str(beside(reader.source, reader.string(value, path)))
-    if not Path(ca_file).is_file():
+    if not Path(ca_file).exists():
         raise reader.fail(path, f"file {ca_file} does not exist")
+    try:
+        check_regular(ca_file, MAX_PEM_FILE_SIZE)
+    except FileProblem as exc:
+        raise reader.fail(path, f"file {exc}") from None
     return ca_file
 
 

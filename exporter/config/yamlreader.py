@@ -9,13 +9,14 @@ single values. A problem is raised as ``<file>: <key path>: <what is wrong>``.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A safe loader that rejects a key given twice in one mapping, a key that is not a
     single value, and an integer too long to convert."""
 
@@ -35,10 +36,11 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
             ) from None
         if twice:
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
+                None, None, f"key {show(key)} is given twice", key_node.start_mark
             )
         seen.add(key)
-    return loader.construct_mapping(node)
+    mapping: dict[Any, Any] = loader.construct_mapping(node)
+    return mapping
 
 
 # Python's int() refuses more than 4300 digits; no setting needs a tenth of that.
@@ -46,7 +48,7 @@ MAX_INTEGER_DIGITS = 100
 
 
 def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
-    digits = sum(c.isdigit() for c in str(node.value))
+    digits = len(str(node.value))
     if digits > MAX_INTEGER_DIGITS:
         raise yaml.constructor.ConstructorError(
             None, None, f"a {digits}-digit number is too long to be a setting", node.start_mark
@@ -72,12 +74,26 @@ def kind(value: Any) -> str:
     return {**_WORDS, dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
+_SHOWN.maxlist = _SHOWN.maxdict = _SHOWN.maxtuple = _SHOWN.maxset = 4
+_SHOWN.maxlevel = 2
+
+
+def show(value: Any) -> str:
+    """A value quoted in a message: its repr, but never long, however large or deeply
+    aliased the YAML made it."""
+    return _SHOWN.repr(value)
+
+
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
 def did_you_mean(key: str, allowed: Iterable[str]) -> str:
     """`` (did you mean poll_interval?)`` for a near miss, else an empty string."""
+    if len(key) > 100:
+        return ""
     hint = difflib.get_close_matches(key, list(allowed), n=1)
     return f" (did you mean {hint[0]}?)" if hint else ""
 
@@ -116,7 +132,7 @@ class Reader:
         except yaml.YAMLError as exc:
             raise self.fail("", f"invalid YAML: {exc}") from None
         except RecursionError:
-            raise self.fail("", "invalid YAML: nested too deeply") from None
+            raise self.fail("", "invalid YAML: exceeded maximum nesting depth") from None
         except Exception as exc:  # PyYAML raises others on odd input
             raise self.fail("", f"invalid YAML: {type(exc).__name__}: {exc}") from None
 
@@ -169,7 +185,7 @@ class Reader:
     def choice(self, value: Any, path: str, choices: Iterable[str]) -> str:
         names = tuple(choices)
         if value not in names:
-            raise self.fail(path, f"must be one of {', '.join(names)}, got {value!r}")
+            raise self.fail(path, f"must be one of {', '.join(names)}, got {show(value)}")
         return str(value)
 
     def sequence(self, value: Any, path: str) -> list[Any]:

@@ -23,6 +23,7 @@ import requests
 
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
+from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
 from exporter.config.secret import SecretFileError
 from exporter.pinpointe.body import NOT_JSON, check_containers, decode_json, read_body
 from exporter.pinpointe.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
@@ -210,6 +211,7 @@ class PinpointeClient:
         return FetchResult(pages, tuple(warnings))
 
     def _request_page(self, body: dict[str, Any], where: str) -> Page:
+        self._check_ca_file()
         with guarded(self.account.timeout, self.poll_deadline) as guard:
             try:
                 response = self.session.post(
@@ -232,6 +234,19 @@ class PinpointeClient:
                 return self._interpret(response, guard, where)
             finally:
                 response.close()
+
+    def _check_ca_file(self) -> None:
+        """OpenSSL opens ca_file with a plain open(): a file swapped for a FIFO would hold
+        the poll (and its slot) forever, a device would never end. Refused before."""
+        if not isinstance(self._verify, str):
+            return
+        try:
+            check_regular(self._verify, MAX_PEM_FILE_SIZE)
+        except FileProblem as exc:
+            raise PollError(
+                Reason.CONNECTION,
+                f"ca_file {exc}; no request is sent until it is a CA bundle again",
+            ) from None
 
     def _interpret(self, response: requests.Response, guard: Guard, where: str) -> Page:
         status = response.status_code

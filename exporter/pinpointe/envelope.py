@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from exporter import logs
 from exporter.reasons import Reason
 
 
@@ -88,9 +89,7 @@ def error_message(body: dict[str, Any]) -> str:
         return ""
     else:
         text = _show_part(message)
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[:MAX_MESSAGE_CHARS] + f"... ({len(text)} characters)"
-    return text
+    return logs.excerpt(text, MAX_MESSAGE_CHARS, f"... ({len(text)} characters)")
 
 
 def _show_part(part: Any) -> str:
@@ -169,8 +168,7 @@ def _show(value: Any) -> str:
         return f"a {len(value.strip())}-digit number"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CURSOR:
         return "a number too large to be an offset"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return logs.excerpt(repr(value), 37, "...")
 
 
 def _get(mapping: dict[str, Any], key: str) -> Any:

@@ -145,7 +145,7 @@ QUOTED_CHARS = 200
 def quoted(text: str) -> str:
     """Server text (a reason phrase, a Location) as a message quotes it: cut at
     QUOTED_CHARS."""
-    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS] + "…"
+    return logs.excerpt(text, QUOTED_CHARS)
 
 
 def describe_body(raw: bytes) -> str:
@@ -198,7 +198,7 @@ def is_timeout(exc: BaseException) -> bool:
 def root_cause(exc: BaseException) -> str:
     innermost = _chain(exc)[-1]
     text = _SSL_PREFIX.sub("", str(innermost)) or type(innermost).__name__
-    return _SSL_PREFIX.sub("", text.split(": ", 1)[-1])[:200]
+    return logs.excerpt(_SSL_PREFIX.sub("", text.split(": ", 1)[-1]), QUOTED_CHARS, "")
 
 
 # OpenSSL's words when a TLS client gets a plain HTTP answer.

@@ -37,15 +37,17 @@ LIFECYCLE_DISABLED = (
 )
 
 
-def lifecycle_route(reload: Callable[[str], tuple[bool, str]], enabled: bool) -> Route:
-    """POST/PUT /-/reload: ``reload("http")`` -> (applied, message), answered 200 or 500;
-    served only with --web.enable-lifecycle (403 otherwise)."""
+def lifecycle_route(reload: Callable[[str], tuple[bool | None, str]], enabled: bool) -> Route:
+    """POST/PUT /-/reload: ``reload("http")`` -> (applied, message), answered 200 if
+    applied, 500 if not, 503 if the request was folded into a reload another request
+    waits for; served only with --web.enable-lifecycle (403 otherwise)."""
 
     def handle(method: str) -> Reply:
         if not enabled:
             return Reply(403, f"{LIFECYCLE_DISABLED}\n".encode())
         applied, message = reload("http")
-        return Reply(200 if applied else 500, f"{message}\n".encode())
+        status = 200 if applied else 503 if applied is None else 500
+        return Reply(status, f"{message}\n".encode())
 
     return Route(("POST", "PUT"), handle)
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.config.yamlreader import Reader
+from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
+from exporter.config.yamlreader import Reader, show
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -115,8 +116,12 @@ class _TlsReader:
     def file(self, key: str) -> str:
         name = self.reader.string(self.tls[key], f"{PATH}.{key}")
         resolved = Path(name) if Path(name).is_absolute() else self.directory / name
-        if not resolved.is_file():
+        if not resolved.exists():
             raise self.fail(key, f"file {resolved} does not exist")
+        try:
+            check_regular(resolved, MAX_PEM_FILE_SIZE)
+        except FileProblem as exc:
+            raise self.fail(key, f"file {exc}") from None
         if not os.access(resolved, os.R_OK):
             raise self.fail(key, f"file {resolved} is not readable")
         self.files.append(str(resolved))
@@ -169,7 +174,7 @@ def _set_versions(section: _TlsReader, context: ssl.SSLContext) -> ssl.TLSVersio
     for key, default in (("min_version", "TLS12"), ("max_version", "TLS13")):
         name = section.tls.get(key, default)
         if name not in TLS_VERSIONS:
-            raise section.fail(key, f"must be one of {', '.join(TLS_VERSIONS)}, got {name!r}")
+            raise section.fail(key, f"must be one of {', '.join(TLS_VERSIONS)}, got {show(name)}")
         versions[key] = TLS_VERSIONS[name]
     if versions["min_version"] > versions["max_version"]:
         raise section.fail("min_version", "is above max_version")
@@ -193,7 +198,7 @@ def _set_client_auth(section: _TlsReader, context: ssl.SSLContext) -> str:
     if auth_type not in CLIENT_AUTH_TYPES:
         raise section.fail(
             "client_auth_type",
-            f"must be one of {', '.join(CLIENT_AUTH_TYPES)}, got {auth_type!r}",
+            f"must be one of {', '.join(CLIENT_AUTH_TYPES)}, got {show(auth_type)}",
         )
     has_ca = bool(tls.get("client_ca") or tls.get("client_ca_file"))
     if has_ca and auth_type == "NoClientCert":

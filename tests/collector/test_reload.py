@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 
 from exporter.collector import Fleet, Reloader
+from exporter.collector.reload import RELOAD_BUSY
 from exporter.config import Settings
 from exporter.exposition import Store
 from tests.conftest import (
+    PATIENCE,
     wait_for,
 )
 
@@ -30,7 +32,8 @@ def test_a_load_that_never_returns_is_cut_and_triggers_are_folded() -> None:
     threads_before = threading.active_count()
     applied, message = reloader.reload("test")
     assert not applied and message == (
-        "the configuration did not load within 0.5s (a file it reads does not answer)"
+        "the configuration did not load within 0.5s (a file it reads does not answer, or is "
+        "too large to read in time)"
     )
     assert reloader.state()[0] is False
     tickets = [reloader.request("storm") for _ in range(200)]
@@ -45,3 +48,32 @@ def test_a_load_that_never_returns_is_cut_and_triggers_are_folded() -> None:
     assert applied, message
     assert len(loads) == 2
     assert reloader.state() == (True, reloader.last_success, None)
+
+
+def test_only_one_caller_waits_and_the_others_are_folded_at_once() -> None:
+    """Callers that give up (an abandoned POST /-/reload) cannot pile up waiting: while
+    one waits for a reload, the others are answered at once and folded into it."""
+    release = threading.Event()
+    loads: list[int] = []
+
+    def load() -> Settings:
+        loads.append(1)
+        release.wait()
+        return Settings(accounts=())
+
+    store = Store(())
+    reloader = Reloader(load, Fleet(store, 1), store, timeout=PATIENCE)
+    outcomes: list[tuple[bool | None, str]] = []
+    waiter = threading.Thread(target=lambda: outcomes.append(reloader.reload("first")))
+    waiter.start()
+    wait_for(lambda: loads, what="the first reload to start loading")
+    answers = [reloader.reload("http") for _ in range(50)]
+    assert answers == [(None, RELOAD_BUSY)] * 50
+    release.set()
+    waiter.join(PATIENCE)
+    assert outcomes and outcomes[0][0] is True
+    wait_for(lambda: len(loads) == 2, what="the 50 folded requests' one follow-up reload")
+    assert reloader.reload("after") == (
+        True,
+        "configuration reloaded: added none; removed none; changed none; unchanged none",
+    )

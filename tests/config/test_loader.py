@@ -215,8 +215,7 @@ def test_the_example_configuration_is_valid() -> None:
         ),
         (
             "accounts: [\n",
-            "config.yaml: invalid YAML at line 2, column 1: "
-            "expected the node content, but found '<stream end>'",
+            "config.yaml: invalid YAML at line 2, column 1: did not find expected node content",
         ),
     ],
 )
@@ -365,3 +364,14 @@ def test_selecting_thousands_of_autoresponders_compares_no_pair(
     settings = parse(MINIMAL + f"    autoresponders:{selection}\n")
     assert len(settings.accounts[0].autoresponders) == 8_000
     assert compared < 8_000
+
+
+def test_a_ca_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").mkdir()
+    text = MINIMAL + "    ca_file: ca.pem\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, str(tmp_path / "config.yaml"), {})
+    assert str(raised.value) == (
+        f"{tmp_path}/config.yaml: accounts[0].ca_file: file {tmp_path}/ca.pem is a "
+        "directory, not a regular file"
+    )

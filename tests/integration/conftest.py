@@ -30,7 +30,7 @@ def image(podman: Engine) -> str:
 
 
 @pytest.fixture(scope="module")
-def simulator(podman: Engine, image: str) -> tuple[str, str]:
+def simulator_container(podman: Engine, image: str) -> tuple[str, str]:
     """(a network of the module's own, the API URL of the simulator running on it)."""
     net = network(podman)
     return net, start_simulator(podman, image, net, SIMULATOR_TOKEN)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -396,3 +398,21 @@ def test_a_refused_or_unresolvable_host_is_a_connection_error_not_a_timeout(
     assert raised.value.message.startswith(message.format(port=port)), raised.value.message
     assert "timeout" not in raised.value.message
     assert attempts == ["error"] * 4  # the first attempt and 3 retries, as for any connect error
+
+
+def test_a_ca_file_swapped_for_a_fifo_fails_the_poll_at_once(
+    simulator: StartSimulator, tmp_path: Path
+) -> None:
+    """OpenSSL would open the FIFO and wait for a writer forever, holding the poll slot."""
+    sim = simulator(SimAccount(token=TOKEN))
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    client = PinpointeClient(account_for(sim, ca_file=str(fifo)))
+    try:
+        with pytest.raises(PollError) as raised:
+            client.fetch("autoresponder", lambda records: None)
+    finally:
+        client.close()
+    assert raised.value.reason == "connection"
+    assert raised.value.message.startswith(f"ca_file {fifo} is a FIFO (named pipe)")
+    assert sim.request_count("demo") == 0

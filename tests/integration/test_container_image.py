@@ -245,9 +245,9 @@ def test_default_command_without_a_config_names_the_missing_file(
 
 
 def test_real_mode_reads_config_and_token_from_mounted_files(
-    podman: Engine, image: str, simulator: tuple[str, str], tmp_path: Path
+    podman: Engine, image: str, simulator_container: tuple[str, str], tmp_path: Path
 ) -> None:
-    net, api_url = simulator
+    net, api_url = simulator_container
     config = readable(tmp_path / "config.yaml", yaml.safe_dump({"accounts": [account(api_url)]}))
     token = readable(tmp_path / "pinpointe.token", SIMULATOR_TOKEN, 0o400, owner=10001)
     exporter = serve(

@@ -219,9 +219,9 @@ class Pod:
 
 
 def test_base_deployment_passes_its_probes_as_declared_user_with_read_only_root(
-    podman: Engine, image: str, simulator: tuple[str, str], tmp_path: Path
+    podman: Engine, image: str, simulator_container: tuple[str, str], tmp_path: Path
 ) -> None:
-    net, api_url = simulator
+    net, api_url = simulator_container
     overlay = overlay_for(tmp_path / "base", K8S, "Deployment", image, api_url, ("main",))
     docs = render(tmp_path / "base", overlay)
     deployment = one(docs, "Deployment")
@@ -258,9 +258,9 @@ SHARD_COUNT_FROM_REPLICAS = {
 
 
 def test_sharded_overlay_pods_each_serve_only_their_accounts(
-    podman: Engine, image: str, simulator: tuple[str, str], tmp_path: Path
+    podman: Engine, image: str, simulator_container: tuple[str, str], tmp_path: Path
 ) -> None:
-    net, api_url = simulator
+    net, api_url = simulator_container
     source = K8S / "overlays" / "sharded"
     overlay = overlay_for(tmp_path / "sharded", source, "StatefulSet", image, api_url, ACCOUNTS)
     # The documented way to change the shard count in an overlay of one's own.

@@ -21,11 +21,13 @@ import requests
 
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
+    PATIENCE,
     ExporterProcess,
     StartSimulator,
     labels,
     process_usage,
     run_exporter,
+    run_measured,
     spawn_exporter,
     wait_for,
     write_config,
@@ -54,7 +56,7 @@ BROKEN: dict[str, tuple[bytes, str]] = {
         b"# caf\xe9\naccounts: []\n",
         "the configuration file is not valid UTF-8 (byte 0xe9 at line 1, offset 5)",
     ),
-    "deep_nesting": (b"accounts: " + b"[" * 20_000 + b"]" * 20_000 + b"\n", "nested too deeply"),
+    "deep_nesting": (b"accounts: " + b"[" * 20_000 + b"]" * 20_000 + b"\n", "nesting depth"),
     "huge_integer": (
         b"max_concurrency: " + b"7" * 5000 + b"\naccounts: []\n",
         "invalid YAML at line 1, column 18: a 5000-digit number is too long to be a setting",
@@ -202,3 +204,55 @@ def test_config_check_names_every_problem(tmp_path: Path) -> None:
         "log in with",
         f"error: {path}: accounts[1].autoresponders[1]: id=1 is listed twice",
     ]
+
+
+def alias_bomb(levels: int) -> str:
+    """A few hundred bytes of YAML whose aliases expand to 9**levels strings, used as a
+    field_map target (refused, quoting its value)."""
+    lines = ['  l1: &l1 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(2, levels + 1):
+        refs = ", ".join([f"*l{level - 1}"] * 9)
+        lines.append(f"  l{level}: &l{level} [{refs}]")
+    return (
+        "anchors:\n" + "\n".join(lines) + "\naccounts:\n  - name: acme\n"
+        f"    api_url: http://x.example/apijson.php\n    username: u\n    usertoken: {TOKEN}\n"
+        f"    field_map: {{lol: *l{levels}}}\n"
+    )
+
+
+def test_aliased_and_huge_values_are_quoted_short(tmp_path: Path) -> None:
+    """A YAML alias bomb, and one 512 KiB string used as the name of 60 accounts: every
+    problem is reported, each in one short line, without expanding the values."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(9))
+    huge = tmp_path / "huge.yaml"
+    name = '"' + "n " * (256 << 10) + '"'  # 512 KiB, and not a valid account name
+    accounts = "".join(
+        f"  - {{name: {'&n ' + name if i == 0 else '*n'}, api_url: 'http://x.example/a'}}\n"
+        for i in range(60)
+    )
+    huge.write_text(f"accounts:\n{accounts}")
+    for path, problem in (
+        (bomb, "accounts[0].field_map.lol: must be one of recipients"),
+        (huge, "accounts[0].name: 'n n n"),
+    ):
+        code, stderr, peak_rss = run_measured([f"--config.file={path}", "--config.check"])
+        assert code == 2
+        assert problem in stderr, stderr[:2000]
+        assert max(len(line) for line in stderr.splitlines()) <= 1100
+        assert len(stderr) < 100_000
+        assert peak_rss < 300 * 1024 * 1024, peak_rss
+
+
+def test_sigterm_in_a_storm_of_sighups_is_never_lost(
+    simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = simulator(SimAccount(username="demo", token=TOKEN, autoresponders=2))
+    path = tmp_path / "config.yaml"
+    path.write_text(good_config(sim))
+    handle = spawn_exporter(tmp_path, None, f"--config.file={path}")
+    for _ in range(3000):
+        handle.process.send_signal(signal.SIGHUP)
+    handle.process.send_signal(signal.SIGTERM)
+    assert handle.process.wait(PATIENCE) == 0
+    assert 'msg="shutting down" signal=SIGTERM' in handle.logs()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,10 @@ import pytest
 
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import (
-    ROOT,
     ExporterProcess,
     labels,
     process_usage,
+    run_measured,
     series,
     spawn_exporter,
     wait_for,
@@ -69,32 +67,6 @@ BAD_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "invalid_utf8": (invalid_utf8, "is not valid UTF-8 (byte 0xe9 at line 1, offset 7)"),
     "directory": (a_directory, "is a directory, not a regular file"),
 }
-
-
-# Forks the exporter from a small process and writes its peak RSS (kB) to stdout: the
-# test process itself is large, and a child forked from it starts with its memory
-# counted in ru_maxrss until it execs.
-MEASURE = """
-import os, subprocess, sys
-command = [sys.executable, "-m", "exporter", *sys.argv[1:]]
-child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-_, status, usage = os.wait4(child.pid, 0)
-print(usage.ru_maxrss)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_measured(args: list[str]) -> tuple[int, str, int]:
-    """Run the exporter to its end (a hang fails the test after a minute rather than
-    blocking it); (exit code, stderr, peak RSS in bytes)."""
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return result.returncode, result.stderr, int(result.stdout.split()[-1]) * 1024
 
 
 @pytest.mark.parametrize("bad", list(BAD_FILES))
