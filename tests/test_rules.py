@@ -1,5 +1,6 @@
-"""prometheus/rules.yml and alerts.yml: promtool checks and unit tests, plus the
-house rules promtool cannot know (naming, annotations, a test for every rule)."""
+"""prometheus/rules.yml and alerts.yml (rendered from mixin/): promtool checks and unit
+tests, plus the house rules promtool cannot know (naming, annotations, a test for every
+rule)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ JOB_ALERTS = {
 }
 # Served by exporter/sharding.py's ShardCollector (only with --shard), not by ALL_FAMILIES.
 SHARD_METRICS = {family.name for family in ShardCollector(0, 1).collect()}
-RUNBOOK_PREFIX = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/README.md#"
+RUNBOOK_PREFIX = (
+    "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md#"
+)
+ANNOTATIONS = {"summary", "description", "figure", "runbook_url", "dashboard_url"}
 
 
 def promtool() -> str:
@@ -91,16 +95,19 @@ def test_promtool_unit_tests_pass(test_file: Path) -> None:
 
 
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
-    """A threshold changed in alerts.yml must break the tests that describe it."""
+    """A threshold changed in alerts.yml (its one place there, the threshold series, as
+    a user without jsonnet would) must break the tests that describe it."""
     (tmp_path / "tests").mkdir()
     (tmp_path / "rules.yml").write_text((PROM / "rules.yml").read_text())
-    original = (PROM / "alerts.yml").read_text()
-    changed = original.replace(
-        "labels: {threshold: stale_poll_intervals}\n        expr: vector(3)",
-        "labels: {threshold: stale_poll_intervals}\n        expr: vector(30)",
-    )
-    assert changed != original
-    (tmp_path / "alerts.yml").write_text(changed)
+    doc = yaml.safe_load((PROM / "alerts.yml").read_text())
+    (threshold,) = [
+        rule
+        for rule in doc["groups"][0]["rules"]
+        if rule["labels"] == {"threshold": "stale_poll_intervals"}
+    ]
+    assert threshold["expr"] == "vector(3)"
+    threshold["expr"] = "vector(30)"
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(doc))
     test_file = tmp_path / "tests" / "alerts_exporter_test.yml"
     suite = yaml.safe_load((PROM / "tests" / test_file.name).read_text())
     suite["tests"] = [
@@ -144,7 +151,9 @@ def test_recording_rules_follow_level_metric_operations() -> None:
         assert re.fullmatch(r"account(_autoresponder)?", level), name
         assert metric.startswith("pinpointe_autoresponder_"), name
         assert "_rate" not in metric, name
-        assert re.fullmatch(r"(ratio|delta24h|delta24h_offset7d|ratio_delta24h)", operations), name
+        assert re.fullmatch(
+            r"(ratio|delta1h|delta24h|delta24h_offset7d|ratio_delta24h)", operations
+        ), name
         assert ("_per_" in metric) == operations.startswith("ratio"), name
 
 
@@ -168,7 +177,7 @@ def test_alerts_are_named_labelled_and_explained() -> None:
         assert re.fullmatch(r"Pinpointe(?:[A-Z][a-z0-9]*)+", name), name
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         annotations = rule["annotations"]
-        assert set(annotations) == {"summary", "description", "runbook_url"}, name
+        assert set(annotations) == ANNOTATIONS, name
         text = annotations["summary"] + annotations["description"]
         if name not in JOB_ALERTS:
             assert "$labels.account" in text, f"{name} does not name the account"
@@ -193,7 +202,7 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
             for alert in exp:
                 # exact labels and annotations, not a subset
                 assert "severity" in alert["exp_labels"], case
-                assert set(alert["exp_annotations"]) == {"summary", "description", "runbook_url"}
+                assert set(alert["exp_annotations"]) == ANNOTATIONS
     names = {rule["alert"] for rule in alerts()}
     assert names - firing == set(), "alerts without a firing test case"
     assert names - silent == set(), "alerts without a non-firing test case"
@@ -228,22 +237,22 @@ def test_rules_only_use_metrics_the_exporter_exports() -> None:
             assert name in recorded, f"{name} is not recorded by any rule"
 
 
-def readme_anchors() -> set[str]:
-    """GitHub's anchors of the README's headings."""
+def runbook_anchors() -> set[str]:
+    """GitHub's anchors of the headings of docs/runbooks.md."""
     anchors = set()
-    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             title = line.lstrip("#").strip().lower()
             anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
     return anchors
 
 
-def test_every_alert_links_its_readme_runbook() -> None:
-    anchors = readme_anchors()
+def test_every_alert_links_its_runbook() -> None:
+    anchors = runbook_anchors()
     for rule in alerts():
         url = rule["annotations"]["runbook_url"]
         assert url == RUNBOOK_PREFIX + rule["alert"].lower(), rule["alert"]
-        assert url.split("#")[1] in anchors, f"README has no runbook section {rule['alert']}"
+        assert url.split("#")[1] in anchors, f"docs/runbooks.md has no section {rule['alert']}"
 
 
 def test_engagement_alerts_hold_across_a_gap() -> None:
