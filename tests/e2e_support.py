@@ -1,9 +1,11 @@
 """The machinery of the end-to-end tests: real processes on 127.0.0.1, a frozen clock
-for the simulator, a receiver for Alertmanager's webhook, a Prometheus API
+for the simulator, receivers for Alertmanager's webhook and email, a Prometheus API
 client, and time-scaled copies of the rule files (tests/test_e2e_alerting.py)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import math
 import re
@@ -12,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from aiosmtpd.controller import Controller
 
 TIMEOUT = 45.0
 # one hour of the rules lasts 10 s in the end-to-end tests
@@ -198,3 +202,34 @@ def scaled_rule_file(text: str, target: Path) -> Path:
             rule.pop("keep_firing_for", None)
     target.write_text(yaml.safe_dump(doc, sort_keys=False))
     return target
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 that keeps every message Alertmanager delivers."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                with sink.lock:
+                    sink.messages.append(message)
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.controller.port}"
+
+    def received(self, to: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if to in str(m["To"])]
+
+    def stop(self) -> None:
+        self.controller.stop()
