@@ -26,6 +26,7 @@ interval over a minute. Needs promtool and prometheus on PATH, about 1 GB of dis
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import statistics
 import subprocess
@@ -54,8 +55,6 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def seconds(duration: str) -> float:
-    import re
-
     return sum(float(n) * UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdw])", duration))
 
 
@@ -67,15 +66,25 @@ def groups(rules_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def recorded_series(rule_sets: dict[str, Path]) -> dict[str, int]:
-    """record name -> the shortest interval of a group recording it."""
-    out: dict[str, int] = {}
+def recorded_series(rule_sets: dict[str, Path]) -> dict[str, dict[str, int]]:
+    """The recorded series the rules read back from the past: "range" (through a range
+    selector, over the last day) and "offset" (a week back), each name -> the shortest
+    interval of a group recording it. Those read at an instant are the live ones."""
+    intervals: dict[str, int] = {}
+    exprs = []
     for rules_dir in rule_sets.values():
         for group in groups(rules_dir):
             interval = int(seconds(group.get("interval", "1m")))
             for rule in group["rules"]:
+                exprs.append(rule["expr"])
                 if "record" in rule:
-                    out[rule["record"]] = min(interval, out.get(rule["record"], interval))
+                    intervals[rule["record"]] = min(
+                        interval, intervals.get(rule["record"], interval)
+                    )
+    out: dict[str, dict[str, int]] = {"range": {}, "offset": {}}
+    for expr in exprs:
+        for name, how in re.findall(r"([a-z_]+:[a-z_]+:[a-z0-9_]+)(\[|\)? offset)", expr):
+            out["range" if how == "[" else "offset"][name] = intervals[name]
     return out
 
 
@@ -97,12 +106,16 @@ def windows(end: int) -> list[tuple[int, int]]:
     return out
 
 
-def backfill(fleet: Fleet, recorded: dict[str, int], end: int, data: Path, work: Path) -> None:
+def backfill(
+    fleet: Fleet, recorded: dict[str, dict[str, int]], end: int, data: Path, work: Path
+) -> None:
     """One OpenMetrics file per 2 h block, written while promtool converts the previous."""
-    hourly = {name: every for name, every in recorded.items() if every > STEP}
 
     def window_records(lo: int, hi: int) -> dict[str, int]:
-        return hourly if lo >= end - 26 * 3600 else recorded
+        if lo >= end - 26 * 3600:
+            return recorded["range"]
+        # the measurement reads a week back from `end` to about two hours later
+        return recorded["offset"] if lo < end - WEEK + 3 * 3600 and hi > end - WEEK - 3600 else {}
 
     def convert(path: Path) -> None:
         subprocess.run(

@@ -65,6 +65,13 @@
     // the same volumes; a shorter one recovers sooner from an evaluation Prometheus
     // missed (a restart at that moment), at a small cost.
     hourlyIncreasesInterval: '10m',
+    // How often the groups run whose figures move over hours, not minutes: the lifetime
+    // ratios, the 24 h volumes, the alerts on them and the exporter's data-shape alerts
+    // (records, fields, values). It must stay below Prometheus' lookback delta (5m by
+    // default), so that every series they record and every ALERTS series the latching
+    // alerts read back is always within reach. The exporter-health alerts run at the
+    // global evaluation_interval.
+    slowRulesInterval: '4m',
 
     // How long a condition must hold before the alert fires.
     alertFor: {

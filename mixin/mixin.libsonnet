@@ -20,6 +20,7 @@
     groups+: [
       (import 'alerts/thresholds.libsonnet').group(config),
       (import 'alerts/exporter.libsonnet').group(config),
+      (import 'alerts/exporter_data.libsonnet').group(config),
       (import 'alerts/autoresponder.libsonnet').group(config),
       (import 'alerts/account.libsonnet').group(config),
     ],

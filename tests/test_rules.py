@@ -295,3 +295,26 @@ def test_marketing_is_notified_once_a_day() -> None:
     for child in route["routes"]:
         if child["receiver"] == "email-marketing":
             assert "repeat_interval" not in child
+
+
+def test_recorded_series_stay_within_the_lookback() -> None:
+    """A group evaluated less often than Prometheus' 5m lookback records series that
+    vanish between its evaluations: only the hourly increases may, because nothing reads
+    them but a range (max_over_time(...:delta1h[59m59s999ms]))."""
+    seconds = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    hourly = set()
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            interval = sum(
+                int(n) * seconds[u]
+                for n, u in re.findall(r"(\d+)(ms|s|m|h)", group.get("interval", "1m"))
+            )
+            if interval >= 300:
+                hourly |= {rule["record"] for rule in group["rules"]}
+    assert hourly and all(name.endswith(":delta1h") for name in hourly), hourly
+    for rule in rules():
+        for name in hourly:
+            for use in re.finditer(re.escape(name) + r"(\[[^\]]*\])?", rule["expr"]):
+                assert use.group(1), (
+                    f"{rule.get('record') or rule['alert']} reads {name} at an instant"
+                )

@@ -40,6 +40,7 @@ local text = import '../lib/text.libsonnet';
     local a = alert.with(config);
     {
       name: 'pinpointe-account',
+      interval: config.slowRulesInterval,
       rules: [
         tier(
           a, config, 'PinpointeAccountComplaintRateHigh', 'warning',

@@ -85,6 +85,7 @@ local text = import '../lib/text.libsonnet';
     local dashboard = a.dashboard('autoresponders', ['account', 'autoresponder_id']);
     {
       name: 'pinpointe-autoresponder',
+      interval: config.slowRulesInterval,
       rules: [
         rateAlert(
           a, 'PinpointeHighBounceRate', 'bounces', 'bounce', 'bounce', 'bounces', 'bounced', |||

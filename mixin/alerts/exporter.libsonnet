@@ -176,6 +176,44 @@ local text = import '../lib/text.libsonnet';
           dashboard=exporterDashboard(['job', 'account']),
           values={ limit: text.thresholdText('api_429_per_hour') },
         ),
-      ] + (import 'exporter_data.libsonnet').rules(config, a),
+        // Named like Prometheus' own prometheus_config_last_reload_successful.
+        a.rule(
+          'PinpointeExporterConfigReloadFailed',
+          text.sub('max by (job, instance) (pinpointe_exporter_config_last_reload_successful{%s}) == 0\n', [sel]),
+          'warning',
+          summary='Pinpointe exporter {{ $labels.instance }} failed to reload its configuration',
+          description=|||
+            The last configuration reload (SIGHUP or POST /-/reload) of the exporter
+            {{ $labels.instance }} failed; it keeps running with the previous configuration, so
+            the change you made is not in force, and the next restart will fail with it. Run
+            pinpointe-exporter --config.check on the file, fix the key it names and reload.
+          |||,
+          figure='the last configuration reload of {{ $labels.instance }} failed (for %(for)s)',
+          dashboard=exporterDashboard(['job']),
+        ),
+        // Sharded deployments only (--shard INDEX/COUNT): distinct shard indexes per job
+        // (and namespace), instance and pod aggregated away, against the configured count.
+        // A duplicated index (two pods with the same --shard) counts once and fires too.
+        a.rule(
+          'PinpointeExporterShardMissing',
+          text.fill(|||
+            count by (job, namespace) (
+              count_values by (job, namespace) ("shard", pinpointe_exporter_shard_index{%(sel)s})
+            )
+            < max by (job, namespace) (pinpointe_exporter_shard_count{%(sel)s})
+          |||, { sel: sel }),
+          'critical',
+          summary='Only some shards of the Pinpointe exporter job {{ $labels.job }} report',
+          description=|||
+            Only {{ $value }} distinct shards of job {{ $labels.job }} report
+            pinpointe_exporter_shard_index, fewer than the configured --shard count: the
+            accounts of the missing shards are not polled (each account belongs to exactly one
+            shard). Check the StatefulSet's pods (kubectl get pods), which shard index each one
+            got, and the missing pod's log.
+          |||,
+          figure='{{ $value }} distinct shards report, fewer than the configured --shard count',
+          dashboard=exporterDashboard(['job']),
+        ),
+      ],
     },
 }

@@ -32,6 +32,7 @@ local promql = import '../lib/promql.libsonnet';
     ];
     {
       name: 'pinpointe-autoresponder-ratios',
+      interval: config.slowRulesInterval,
       rules: level('account_autoresponder', promql.autoresponder) + level('account', 'account'),
     },
 }

@@ -111,6 +111,7 @@ local text = import '../lib/text.libsonnet';
     };
     {
       name: 'pinpointe-autoresponder-24h',
+      interval: config.slowRulesInterval,
       rules:
         [{ record: record('account_autoresponder', v[0], 'delta24h'), expr: $.volume24h(v) } for v in volumes]
         + [

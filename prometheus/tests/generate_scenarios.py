@@ -46,6 +46,7 @@ GROUP_ORDER = [
     "pinpointe-autoresponder-24h",
     "pinpointe-alert-thresholds",
     "pinpointe-exporter",
+    "pinpointe-exporter-data",
     "pinpointe-autoresponder",
     "pinpointe-account",
 ]
