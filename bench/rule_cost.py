@@ -68,8 +68,8 @@ def groups(rules_dir: Path) -> list[dict[str, Any]]:
 
 def recorded_series(rule_sets: dict[str, Path]) -> dict[str, dict[str, int]]:
     """The recorded series the rules read back from the past: "range" (through a range
-    selector, over the last day) and "offset" (a week back), each name -> the shortest
-    interval of a group recording it. Those read at an instant are the live ones."""
+    selector, over the last day) and "offset <seconds>" (that long back), each name ->
+    the shortest interval of a group recording it. Those read at an instant are live."""
     intervals: dict[str, int] = {}
     exprs = []
     for rules_dir in rule_sets.values():
@@ -81,10 +81,12 @@ def recorded_series(rule_sets: dict[str, Path]) -> dict[str, dict[str, int]]:
                     intervals[rule["record"]] = min(
                         interval, intervals.get(rule["record"], interval)
                     )
-    out: dict[str, dict[str, int]] = {"range": {}, "offset": {}}
+    out: dict[str, dict[str, int]] = {"range": {}}
+    pattern = r"([a-z_]+:[a-z_]+:[a-z0-9_]+)(\[|\)? offset (\w+))"
     for expr in exprs:
-        for name, how in re.findall(r"([a-z_]+:[a-z_]+:[a-z0-9_]+)(\[|\)? offset)", expr):
-            out["range" if how == "[" else "offset"][name] = intervals[name]
+        for name, how, offset in re.findall(pattern, expr):
+            key = "range" if how == "[" else f"offset {int(seconds(offset))}"
+            out.setdefault(key, {})[name] = intervals[name]
     return out
 
 
@@ -112,10 +114,14 @@ def backfill(
     """One OpenMetrics file per 2 h block, written while promtool converts the previous."""
 
     def window_records(lo: int, hi: int) -> dict[str, int]:
-        if lo >= end - 26 * 3600:
-            return recorded["range"]
-        # the measurement reads a week back from `end` to about two hours later
-        return recorded["offset"] if lo < end - WEEK + 3 * 3600 and hi > end - WEEK - 3600 else {}
+        out = dict(recorded["range"]) if lo >= end - 26 * 3600 else {}
+        for key, names in recorded.items():
+            if key.startswith("offset "):
+                # the measurement reads that far back from `end` to about two hours later
+                back = int(key.split()[1])
+                if lo < end - back + 3 * 3600 and hi > end - back - 3600:
+                    out.update(names)
+        return out
 
     def convert(path: Path) -> None:
         subprocess.run(

@@ -142,7 +142,15 @@ def openmetrics_window(fleet: Fleet, start: int, end: int, recorded: dict[str, i
 
 
 def _record_labels(fleet: Fleet, record: str) -> Iterator[str]:
-    if record.startswith("account_autoresponder:"):
+    if record == "account:pinpointe_autoresponder_series:count":
+        # per account, the series of each figure (metric, bounce type) it has
+        for account in range(fleet.accounts):
+            for suffix, extra, _ in ENGAGEMENT.values():
+                metric = f'metric="pinpointe_autoresponder_{suffix}"'
+                yield ",".join(
+                    filter(None, (f'job="{fleet.job}",account="a{account}"', metric, extra))
+                )
+    elif record.startswith("account_autoresponder:"):
         for ar in range(fleet.autoresponders):
             account = ar // AUTORESPONDERS_PER_ACCOUNT
             yield f'account="a{account}",autoresponder_id="{ar}",autoresponder_name="AR {ar}"'

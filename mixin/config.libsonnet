@@ -64,7 +64,7 @@
     // :delta1h series the 24 h volumes are summed from). Any interval up to 1h gives
     // the same volumes; a shorter one recovers sooner from an evaluation Prometheus
     // missed (a restart at that moment), at a small cost.
-    hourlyIncreasesInterval: '10m',
+    hourlyIncreasesInterval: '20m',
     // How often the groups run whose figures move over hours, not minutes: the lifetime
     // ratios, the 24 h volumes, the alerts on them and the exporter's data-shape alerts
     // (records, fields, values). It must stay below Prometheus' lookback delta (5m by

@@ -152,7 +152,7 @@ def test_recording_rules_follow_level_metric_operations() -> None:
         assert metric.startswith("pinpointe_autoresponder_"), name
         assert "_rate" not in metric, name
         assert re.fullmatch(
-            r"(ratio|delta1h|delta24h|delta24h_offset7d|ratio_delta24h)", operations
+            r"(ratio|delta1h|delta24h|delta24h_offset7d|ratio_delta24h|count)", operations
         ), name
         assert ("_per_" in metric) == operations.startswith("ratio"), name
 
