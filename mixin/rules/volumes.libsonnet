@@ -8,8 +8,8 @@
 //
 // The growth of a clock hour never changes once the hour is over, so it is recorded
 // (`:delta1h`, by a group that need not run every minute) and summed from the recorded
-// series: a minute's evaluation reads 24 recorded samples and two raw ones per series,
-// not a day of raw samples. The last hour is always computed from the raw figures, so
+// series: an evaluation reads the recorded hours and three raw samples per series, not
+// a day of raw samples. The last hour is always computed from the raw figures, so
 // the result does not depend on when in the hour the recording group happens to run.
 local promql = import '../lib/promql.libsonnet';
 local text = import '../lib/text.libsonnet';
@@ -61,8 +61,8 @@ local text = import '../lib/text.libsonnet';
       ],
     ],
 
-  local indent(text, spaces) =
-    std.join('\n', [if line == '' then '' else std.repeat(' ', spaces) + line for line in std.split(std.rstripChars(text, '\n'), '\n')]),
+  local indent(block, spaces) =
+    std.join('\n', [if line == '' then '' else std.repeat(' ', spaces) + line for line in std.split(std.rstripChars(block, '\n'), '\n')]),
 
   // The growth in the last whole clock hour before now (one subquery point: at the hour
   // itself, the hour before).
