@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The runtime dependencies at their floors (scripts/min-requirements), for test-min.
 MIN_VENV ?= .venv-min
 
-.PHONY: demo test test-suite test-min test-containers unit lint system-deps bench bench-container manifests lock image clean
+.PHONY: demo test test-suite test-min test-containers unit lint system-deps bench bench-container manifests mixin lock image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,13 @@ test-min: $(MIN_VENV)/.installed
 # Regenerate the Kubernetes PrometheusRules and dashboard ConfigMaps from prometheus/ and grafana/.
 manifests: $(VENV)/.test
 	$(BIN)/python scripts/gen-k8s-manifests
+
+# Render the monitoring mixin (mixin/) into every file that carries rules or dashboards:
+# prometheus/rules.yml and alerts.yml, grafana/dashboards/, the dashboard provider of
+# grafana/provisioning/ and the Kubernetes objects (docs/alerting.md). Uses the jsonnet
+# package of the test extras; tests/integration/test_mixin.py fails when a committed file differs.
+mixin: $(VENV)/.test
+	$(BIN)/python mixin/render.py
 
 # requirements.txt: the runtime dependencies the image installs, exact versions with the
 # hashes of every file (pip-tools). Keeps existing pins that still fit pyproject.toml;

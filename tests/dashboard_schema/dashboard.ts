@@ -1,4 +1,4 @@
-// The type every rendered dashboard must satisfy (tests/test_dashboard_schema.py): Grafana's
+// The type every rendered dashboard must satisfy (tests/integration/test_dashboard_schema.py): Grafana's
 // published dashboard model (@grafana/schema), with each panel's `options` and
 // `fieldConfig.defaults.custom` typed by its plugin's published schema, plus the explicit
 // allow-list below of the fields Grafana's core schema does not describe.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,74 +36,6 @@ def panels(dashboard: Any) -> Iterator[tuple[tuple[Key, ...], Any]]:
             yield ("panels", index, "panels", inner), nested
 
 
-def drop_empty_current(dashboard: Any) -> None:
-    for variable in dashboard["templating"]["list"]:
-        if variable.get("current") == {}:
-            del variable["current"]
-
-
-def drop_table_footer(dashboard: Any) -> None:
-    for _, panel in panels(dashboard):
-        if panel["type"] == "table":
-            panel["options"].pop("footer", None)
-
-
-def panel_links_as_data_links(dashboard: Any) -> None:
-    for _, panel in panels(dashboard):
-        for index, link in enumerate(panel.get("links", [])):
-            panel["links"][index] = {
-                k: link[k] for k in ("title", "url", "targetBlank") if k in link
-            }
-
-
-@dataclass(frozen=True)
-class KnownError:
-    """A real error of the committed dashboards against the schema, reported to the lead for a
-    fix in the dashboard source. ``repair`` is that fix: applied to a copy, the copy must pass
-    the schema, which keeps the rest of the dashboard checked (one error in an object literal
-    can hide tsc's report of another in the same literal)."""
-
-    finding: str
-    path: str  # regular expression over the diagnostic's JSON path
-    code: str
-    repair: Callable[[Any], None]
-
-    def matches(self, found: Diagnostic) -> bool:
-        return found.code == self.code and bool(re.fullmatch(self.path, found.path))
-
-
-KNOWN_ERRORS = (
-    KnownError(
-        "dashboard-schema finding 1: variables have `current: {}`, but the schema's "
-        "VariableOption requires text and value (omit `current`: Grafana picks the value)",
-        r"templating\.list\[\d+\]\.current",
-        "TS2739",
-        drop_empty_current,
-    ),
-    KnownError(
-        "dashboard-schema finding 2: table panels have `options.footer`, which the table "
-        "plugin's options lost in Grafana 12.2 (the footer is hidden: drop it)",
-        r"panels\[\d+\](\.panels\[\d+\])?\.options\.footer",
-        "TS2353",
-        drop_table_footer,
-    ),
-    KnownError(
-        "dashboard-schema finding 3: panel 'Firing alerts' has a dashboard link as a panel "
-        "link; a panel link is a data link {title, url, targetBlank}",
-        r"panels\[\d+\]\.links\[\d+\]\.\w+",
-        "TS2353",
-        panel_links_as_data_links,
-    ),
-)
-
-
-def repaired(dashboard: Any) -> Any:
-    fixed = copy.deepcopy(dashboard)
-    for known in KNOWN_ERRORS:
-        known.repair(fixed)
-    return fixed
-
-
 def describe(found: Diagnostic, dashboard: Any) -> str:
     match = re.match(r"panels\[(\d+)\](?:\.panels\[(\d+)\])?", found.path)
     where = ""
@@ -123,29 +55,14 @@ def packages() -> Path:
 
 @pytest.fixture(scope="module")
 def diagnostics(packages: Path) -> list[Diagnostic]:
-    """One tsc run over each dashboard as committed and as repaired."""
-    checked = {**DASHBOARDS, **{f"{name} repaired": repaired(d) for name, d in DASHBOARDS.items()}}
-    return typecheck(checked, packages)
+    """One tsc run over every dashboard as committed."""
+    return typecheck(DASHBOARDS, packages)
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_dashboard_matches_grafanas_schema(name: str, diagnostics: list[Diagnostic]) -> None:
-    """Nothing but the known errors, and nothing at all once they are repaired."""
     found = [d for d in diagnostics if d.dashboard == name]
-    unknown = [d for d in found if not any(known.matches(d) for known in KNOWN_ERRORS)]
-    assert not unknown, "\n".join(describe(d, DASHBOARDS[name]) for d in unknown)
-    fixed = repaired(DASHBOARDS[name])
-    after_repair = [d for d in diagnostics if d.dashboard == f"{name} repaired"]
-    assert not after_repair, "\n".join(describe(d, fixed) for d in after_repair)
-
-
-@pytest.mark.parametrize("known", KNOWN_ERRORS, ids=lambda known: known.finding.split(":")[0])
-def test_known_error_is_fixed(known: KnownError, diagnostics: list[Diagnostic]) -> None:
-    """Expected to fail until the dashboard source is fixed; then KNOWN_ERRORS must lose the
-    entry (this test fails to say so), or the entry would excuse the error's return."""
-    if any(known.matches(d) for d in diagnostics if not d.dashboard.endswith(" repaired")):
-        pytest.xfail(known.finding)
-    pytest.fail(f"fixed in the dashboards: remove it from KNOWN_ERRORS: {known.finding}")
+    assert not found, "\n".join(describe(d, DASHBOARDS[name]) for d in found)
 
 
 # ---- The check can fail: one broken copy of a dashboard per kind of error. ----
@@ -260,8 +177,8 @@ BREAKAGES = {
 
 @pytest.fixture(scope="module")
 def broken_diagnostics(packages: Path) -> tuple[list[Diagnostic], dict[str, Any]]:
-    """One tsc run over every broken copy of the (repaired, so clean) dashboard."""
-    clean = repaired(DASHBOARDS[AUTORESPONDERS])
+    """One tsc run over every broken copy of the (clean) dashboard."""
+    clean = DASHBOARDS[AUTORESPONDERS]
     copies = {name: breakage.apply(clean)[0] for name, breakage in BREAKAGES.items()}
     return typecheck(copies, packages), copies
 
@@ -272,7 +189,7 @@ def test_the_check_catches(
 ) -> None:
     diagnostics, copies = broken_diagnostics
     breakage = BREAKAGES[name]
-    clean = repaired(DASHBOARDS[AUTORESPONDERS])
+    clean = DASHBOARDS[AUTORESPONDERS]
     _, reported_at = breakage.apply(clean)
     found = [d for d in diagnostics if d.dashboard == name]
     report = "\n".join(describe(d, copies[name]) for d in found)

@@ -1,29 +1,25 @@
-"""grafana/: the committed dashboards are the generated ones, follow the house rules
-(variables, no hard-coded data source, a query in every panel) and contain only
-valid PromQL over metrics that exist. tests/test_e2e_alerting.py proves each query
-returns data against a real Prometheus."""
+"""grafana/: the dashboards rendered from the mixin follow the house rules (variables,
+no hard-coded data source, a query in every panel) and contain only valid PromQL over
+metrics that exist. tests/integration/test_mixin.py proves they are the rendering of mixin/;
+tests/test_e2e_alerting.py proves each query returns data against a real Prometheus."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
 from exporter.collector.sharding import ShardCollector
 from exporter.exposition import ALL_FAMILIES
 from tests.conftest import ROOT, SYSTEM_DEPS, require_tool
+from tests.integration.dashboard_queries import dashboards, iter_panels, promql, queries, substitute
 
 GRAFANA = ROOT / "grafana"
-DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
+RUNBOOKS = "https://github.com/pinpointe-exporter/pinpointe-exporter/blob/main/docs/runbooks.md"
 SAMPLE_VALUES = {
     "account": "acme",
     "autoresponder": "7",
@@ -34,22 +30,6 @@ SAMPLE_VALUES = {
 }
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grafana_generate", GRAFANA / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = load_generator()
-
-
-def dashboards() -> list[dict[str, Any]]:
-    return [json.loads(path.read_text(encoding="utf-8")) for path in DASHBOARD_FILES]
-
-
 def walk(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         yield node
@@ -58,33 +38,6 @@ def walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from walk(value)
-
-
-def promql(query: str) -> str:
-    """A variable's label_values(<selector>, <label>) and query_result(<expr>) are Grafana
-    syntax: check the PromQL inside."""
-    match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query.strip(), re.DOTALL)
-    if match:
-        return match.group(1)
-    match = re.fullmatch(r"query_result\((.*)\)", query.strip(), re.DOTALL)
-    return match.group(1) if match else query
-
-
-def test_committed_dashboards_are_the_generated_ones() -> None:
-    assert {p.name for p in DASHBOARD_FILES} == set(GEN.DASHBOARDS)
-    for path in DASHBOARD_FILES:
-        assert path.read_text(encoding="utf-8") == GEN.render(GEN.DASHBOARDS[path.name]), (
-            f"{path.name} differs from grafana/generate.py: run python grafana/generate.py"
-        )
-
-
-def test_check_mode_detects_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for path in DASHBOARD_FILES:
-        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"))
-    monkeypatch.setattr(GEN, "OUT_DIR", tmp_path)
-    assert GEN.main(["--check"]) == 0
-    (tmp_path / DASHBOARD_FILES[0].name).write_text("{}\n")
-    assert GEN.main(["--check"]) == 1
 
 
 def test_the_two_dashboards_of_issue_3() -> None:
@@ -127,7 +80,7 @@ def test_no_hard_coded_datasource() -> None:
 
 def test_every_panel_has_queries_and_a_place() -> None:
     for dash in dashboards():
-        panels = GEN.iter_panels(dash)
+        panels = iter_panels(dash)
         ids = [p["id"] for p in panels]
         assert len(ids) == len(set(ids)), f"{dash['title']}: duplicate panel ids"
         for panel in panels:
@@ -148,7 +101,7 @@ def test_merged_tables_join_on_labels_only() -> None:
     """A table merging several queries joins rows on their label columns: a query
     returning __name__ (a bare selector) would never join the others."""
     for dash in dashboards():
-        for panel in GEN.iter_panels(dash):
+        for panel in iter_panels(dash):
             if panel["type"] != "table" or len(panel["targets"]) < 2:
                 continue
             for t in panel["targets"]:
@@ -175,7 +128,7 @@ def test_expanded_panels_do_not_overlap() -> None:
 
 def test_every_query_is_filtered_by_the_variables() -> None:
     for dash in dashboards():
-        for where, query in GEN.queries(dash):
+        for where, query in queries(dash):
             if where.startswith("variable") or 'job=~"$job"' in query:
                 continue
             assert 'account=~"$account"' in query, f"{dash['title']} {where}: {query}"
@@ -191,8 +144,8 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each query (variables substituted) as a recording rule."""
     tool = require_tool("promtool", SYSTEM_DEPS)
     rules = [
-        {"record": f"dashboard:query_{i}:check", "expr": GEN.substitute(promql(q), SAMPLE_VALUES)}
-        for i, (_, q) in enumerate(q for d in dashboards() for q in GEN.queries(d))
+        {"record": f"dashboard:query_{i}:check", "expr": substitute(promql(q), SAMPLE_VALUES)}
+        for i, (_, q) in enumerate(q for d in dashboards() for q in queries(d))
     ]
     assert all("$" not in rule["expr"] for rule in rules), "unsubstituted variable"
     path = tmp_path / "dashboard-queries.yml"
@@ -213,7 +166,7 @@ def test_queries_use_only_exported_or_recorded_metrics() -> None:
     }
     used: set[str] = set()
     for dash in dashboards():
-        for where, query in GEN.queries(dash):
+        for where, query in queries(dash):
             for name in re.findall(r"(?<![:\w\"])pinpointe_[a-z_]+(?![:\w])", query):
                 assert name in exported, f"{where}: {name} is not exported"
                 used.add(name)
@@ -305,7 +258,7 @@ def test_rates_are_coloured_at_the_alert_levels() -> None:
     }
     seen = set()
     for dash in dashboards():
-        for panel in GEN.iter_panels(dash):
+        for panel in iter_panels(dash):
             exprs = " ".join(t["expr"] for t in panel.get("targets", []))
             for stem, values in expected.items():
                 if panel["type"] not in ("timeseries", "stat") or len(panel["targets"]) != 1:
@@ -322,7 +275,7 @@ def test_rates_are_coloured_at_the_alert_levels() -> None:
 
 def test_complaint_rates_show_two_decimals() -> None:
     for dash in dashboards():
-        for panel in GEN.iter_panels(dash):
+        for panel in iter_panels(dash):
             if "omplaint" not in panel["title"] or panel["type"] == "row":
                 continue
             if panel["fieldConfig"]["defaults"].get("unit") == "percentunit":
@@ -330,24 +283,25 @@ def test_complaint_rates_show_two_decimals() -> None:
 
 
 def test_runbook_links_and_alert_annotations() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").lower()
     for dash in dashboards():
         links = [link["url"] for link in dash["links"]]
-        assert any(url.endswith("docs/runbooks.md#runbooks") for url in links), dash["title"]
+        assert RUNBOOKS in links, dash["title"]
         annotations = dash["annotations"]["list"]
         alerts = [a for a in annotations if "ALERTS{" in a.get("expr", "")]
         assert alerts and alerts[0]["enable"], dash["title"]
         assert alerts[0]["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-    readme = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8").lower()
     panel_links = [
         link["url"]
         for dash in dashboards()
-        for panel in GEN.iter_panels(dash)
+        for panel in iter_panels(dash)
         for link in panel.get("links", [])
     ]
     assert len(panel_links) >= 8
     for url in panel_links:
-        anchor = url.split("#")[1]
-        assert f"#### {anchor}\n" in readme or f"### {anchor}\n" in readme, url
+        page, _, anchor = url.partition("#")
+        assert page == RUNBOOKS, url
+        assert not anchor or f"\n## {anchor}\n" in runbooks, url
 
 
 def test_autoresponder_variable_selects_by_id_and_shows_the_name() -> None:
@@ -379,7 +333,7 @@ def test_alert_annotations_include_the_alerts_without_an_account(tmp_path: Path)
     for dash in dashboards():
         annotation = next(a for a in dash["annotations"]["list"] if "ALERTS{" in a.get("expr", ""))
         for selected in ("acme", "(acme|gamma)", ".+"):
-            expr = GEN.substitute(annotation["expr"], {"account": selected})
+            expr = substitute(annotation["expr"], {"account": selected})
             shown = ("down", "missing", "acme") + (("beta",) if selected == ".+" else ())
             test = {
                 "tests": [
@@ -404,3 +358,47 @@ def test_alert_annotations_include_the_alerts_without_an_account(tmp_path: Path)
                 [tool, "test", "rules", str(path)], capture_output=True, text=True, check=False
             )
             assert result.returncode == 0, f"{dash['title']} {selected}: {result.stdout}"
+
+
+def test_the_shards_panel_says_not_sharded_without_shards(tmp_path: Path) -> None:
+    """Issue 21: an unsharded exporter serves no shard metrics; the panel's two queries
+    still return a value (0, shown as "not sharded") for every exporter job, and the
+    real figures where the metrics exist. promtool evaluates both on both kinds."""
+    tool = require_tool("promtool", SYSTEM_DEPS)
+    panel = next(
+        p for p in iter_panels(by_uid("pinpointe-exporter")) if p["title"] == "Shards reporting"
+    )
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    assert mapping["options"]["0"]["text"] == "not sharded"
+    build = 'pinpointe_exporter_build_info{{job="pinpointe",instance="{}:9863",version="1"}}'
+    unsharded = [{"series": build.format("a"), "values": "1x5"}]
+    # s0 and s1 both say index 0: one distinct index of three
+    sharded = [{"series": build.format(pod), "values": "1x5"} for pod in ("s0", "s1")] + [
+        {"series": f'{name}{{job="pinpointe",instance="{pod}:9863"}}', "values": f"{value}x5"}
+        for pod in ("s0", "s1")
+        for name, value in (
+            ("pinpointe_exporter_shard_index", 0),
+            ("pinpointe_exporter_shard_count", 3),
+        )
+    ]
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": series,
+            "promql_expr_test": [
+                {
+                    "expr": substitute(target["expr"], {"job": ".+"}),
+                    "eval_time": "2m",
+                    "exp_samples": [
+                        {"labels": '{job="pinpointe"}', "value": expected[target["refId"]]}
+                    ],
+                }
+                for target in panel["targets"]
+            ],
+        }
+        for series, expected in ((unsharded, {"A": 0, "B": 0}), (sharded, {"A": 1, "B": 3}))
+    ]
+    path = tmp_path / "shards_test.yml"
+    path.write_text(yaml.safe_dump({"tests": tests}))
+    result = subprocess.run([tool, "test", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,7 @@
 """The Dockerfile: hadolint-clean, pinned, non-root, and shaped as the contract says.
 
 There is no Docker engine on the development machines or in CI, so these tests
-read the Dockerfile; tests/test_docker_build.py performs its build and install
+read the Dockerfile; tests/integration/test_docker_build.py performs its build and install
 steps outside Docker.
 """
 
@@ -264,8 +264,8 @@ def _healthcheck_argv(dockerfile: str) -> list[str]:
 
 def test_healthcheck_is_the_exporters_own_probe(dockerfile: str) -> None:
     # It reads --web.listen-address and --web.config.file as the server does (TLS,
-    # client certificates, basic auth): tests/test_healthcheck.py runs it against
-    # real servers, tests/test_docker_build.py from the installed wheel.
+    # client certificates, basic auth): tests/integration/test_healthcheck.py runs it against
+    # real servers, tests/integration/test_docker_build.py from the installed wheel.
     assert _healthcheck_argv(dockerfile) == ["pinpointe-exporter", "--healthcheck"]
     timeout = re.search(r"--timeout=(\d+)s", _one(stages(dockerfile)[-1], "HEALTHCHECK"))
     assert timeout

@@ -1,35 +1,32 @@
 """End to end: simulator -> exporter -> Prometheus (the project's rules) -> Alertmanager
--> a webhook inside this test. Real processes on 127.0.0.1, random free ports.
+(the project's routes and notification templates) -> a webhook and an SMTP server
+inside this test. Real processes on 127.0.0.1, random free ports.
 
 What it proves, with values rather than timings:
   * every PromQL expression of every dashboard panel and variable returns data;
   * the recording rules equal the ratios computed from the simulator's own figures,
     fetched from its API with the body the exporter sends;
+  * a firing account complaint alert reaches on-call and marketing as emails whose
+    subject and body carry the account, the rate against its threshold, since when,
+    the runbook and the dashboard (Alertmanager delivers them over SMTP);
   * a token rejected by Pinpointe reaches the webhook as PinpointeCredentialsRejected
     and resolves once the token is accepted again.
 
 The simulator's clock is frozen at T0, then jumped 6 simulated hours to T1 and frozen
 again, so every figure Prometheus ever holds is one of two known snapshots.
-The rules and alerts are loaded from time-scaled copies of prometheus/rules.yml and
-alerts.yml (the shipped files are not touched): every window and offset divided by
-360, so the rules' hour lasts 10 s and their 24 h window 4 minutes, and `for:` and
-`keep_firing_for:` are 0s. The expressions are otherwise the shipped ones.
+The rules and alerts are loaded from time-scaled copies (tests/integration/e2e_support.py): every
+window, offset and group interval divided by 360, so the rules' hour lasts 10 s and
+their 24 h window 4 minutes, and `for:` and `keep_firing_for:` are 0s. rules.yml is the
+shipped file; alerts.yml is the mixin rendered with the account complaint thresholds
+just under the rate the simulator's figures make, and a Grafana URL of its own, so
+that the critical tier must fire. The expressions are otherwise the shipped ones.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import math
-import re
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -38,269 +35,57 @@ import yaml
 
 from exporter.simulator import SimAccount, Simulator
 from tests.conftest import ROOT, require_tool
+from tests.integration.e2e_checks import (
+    ACCOUNT,
+    GRAFANA,
+    JOB,
+    TOKEN,
+    USERNAME,
+    Figures,
+    account_complaint_rate,
+    api_figures,
+    check_complaint_emails,
+    check_credentials_alert,
+    check_dashboards,
+    check_recording_rules,
+)
+from tests.integration.e2e_support import (
+    Clock,
+    Process,
+    Prometheus,
+    SmtpSink,
+    Webhook,
+    eventually,
+    free_port,
+    scaled_rule_file,
+)
+from tests.integration.scripts import render_module
 
 INSTALL = "apt-get install prometheus prometheus-alertmanager"
-ACCOUNT = "acme"
-USERNAME = "demo"
-TOKEN = "demo-token"
-JOB = "pinpointe"
 SIMULATED_STEP = 6 * 3600.0
-JUMP_MARGIN_SECONDS = 3  # less than phase A's 13 s of T0 samples before the jump
-TIMEOUT = 120.0  # a hang-stopper; the T0 samples stay in the scaled 24 h window (4 min)
-
-FIELDS = {
-    "recipients": ("sendsize",),
-    "opens": ("emailopens",),
-    "unique_opens": ("emailopens_unique",),
-    "clicks": ("linkclicks",),
-    "unique_clicks": ("linkclicks_unique",),
-    "bounces": ("bouncecount_soft", "bouncecount_hard", "bouncecount_unknown"),
-    "hard_bounces": ("bouncecount_hard",),
-    "unsubscribes": ("unsubscribecount",),
-    "complaints": ("feedbackloopcount",),
-}
-# recording rule stem -> (numerator, denominator) in FIELDS
-RATIOS = {
-    "unique_opens_per_recipients": ("unique_opens", "recipients"),
-    "unique_clicks_per_recipients": ("unique_clicks", "recipients"),
-    "unique_clicks_per_unique_opens": ("unique_clicks", "unique_opens"),
-    "bounces_per_recipients": ("bounces", "recipients"),
-    "hard_bounces_per_recipients": ("hard_bounces", "recipients"),
-    "unsubscribes_per_recipients": ("unsubscribes", "recipients"),
-    "complaints_per_recipients": ("complaints", "recipients"),
-}
-RATIOS_24H = ("unique_opens_per_recipients", "unique_clicks_per_recipients",
-              "bounces_per_recipients", "hard_bounces_per_recipients",
-              "unsubscribes_per_recipients", "complaints_per_recipients")  # fmt: skip
-VOLUMES_24H = ("recipients", "opens", "unique_opens", "clicks", "unique_clicks",
-               "unsubscribes", "complaints", "bounces", "hard_bounces")  # fmt: skip
-# one hour of the rules lasts 10 s here (see the module docstring)
-TIME_SCALE = 360
-DURATION = re.compile(r"(?:\d+(?:ms|[smhdwy]))+")
-
-Figures = dict[str, dict[str, int]]  # autoresponder id -> FIELDS key -> value
-
-
-# ---- helpers -------------------------------------------------------------------------
 
 
 def binary(name: str) -> str:
     return require_tool(name, INSTALL)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll check() until it returns a truthy value; fail with its last error otherwise."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-            last = value
-        except (AssertionError, requests.RequestException, KeyError, ValueError) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            pytest.fail(f"never happened: {what}; last result: {last}")
-        time.sleep(0.25)
-
-
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grafana_generate", ROOT / "grafana/generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class Clock:
-    """The simulator's clock: frozen, moved only by the test."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Process:
-    def __init__(self, name: str, args: list[str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-
-    def alive(self) -> None:
-        if self.proc.poll() is not None:
-            pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Webhook:
-    """Alertmanager's webhook receiver: records every notification it is sent."""
-
-    def __init__(self) -> None:
-        self.notifications: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        self.lock = lock
-        notifications = self.notifications
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length))
-                with lock:
-                    notifications.append(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-
-    def alerts(self, alertname: str, status: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [
-                alert
-                for n in self.notifications
-                for alert in n["alerts"]
-                if alert["labels"].get("alertname") == alertname and alert["status"] == status
-            ]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
-        body = response.json()
-        assert body["status"] == "success", f"{expr}: {body}"
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
-        """A range query with 1s steps whose last step is ``end`` (as Grafana's is "now")."""
-        start = end - math.floor(end - start)
-        response = requests.get(
-            f"{self.url}/api/v1/query_range",
-            params={"query": expr, "start": str(start), "end": str(end), "step": "1"},
-            timeout=10,
-        )
-        body = response.json()
-        assert body["status"] == "success", f"{expr}: {body}"
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-    def series(self, selector: str) -> list[dict[str, str]]:
-        response = requests.get(
-            f"{self.url}/api/v1/series", params={"match[]": selector}, timeout=10
-        )
-        body = response.json()
-        assert body["status"] == "success", f"{selector}: {body}"
-        result: list[dict[str, str]] = body["data"]
-        return result
-
-    def by_autoresponder(self, expr: str) -> dict[str, float]:
-        return {s["metric"]["autoresponder_id"]: float(s["value"][1]) for s in self.query(expr)}
-
-    def by_account(self, expr: str) -> dict[str, float]:
-        return {s["metric"]["account"]: float(s["value"][1]) for s in self.query(expr)}
-
-
-def api_figures(sim: Simulator) -> Figures:
-    """The simulator's figures, asked the way the exporter asks (one page is enough)."""
-    body = {
-        "username": USERNAME,
-        "usertoken": TOKEN,
-        "requesttype": "Stats",
-        "requestmethod": "GetAutoresponderResults",
-        "details": {"grouping": "autoresponder", "pagination": {"limit": 100, "next": 0}},
-    }
-    response = requests.post(sim.url, json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    payload = response.json()
-    assert payload["status"] == "SUCCESS" and payload["pagination"]["next"] == 0
-    return {
-        str(record["autoresponderid"]): {
-            key: sum(int(record[f]) for f in fields) for key, fields in FIELDS.items()
-        }
-        for record in payload["data"]
-    }
-
-
-def ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator > 0 else None
-
-
-def close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def scale_durations(expr: str) -> str:
-    """Every window, subquery step and offset of a PromQL expression divided by
-    TIME_SCALE; sub-second ones (the subquery's `offset 1ms`) stay."""
-    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
-             "w": 604_800_000, "y": 31_536_000_000}  # fmt: skip
-
-    def millis(text: str) -> int:
-        return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", text))
-
-    def one(match: re.Match[str]) -> str:
-        total = millis(match.group(0))
-        return match.group(0) if total < 1000 else f"{total // TIME_SCALE}ms"
-
-    def window(match: re.Match[str]) -> str:
-        return DURATION.sub(one, match.group(0))
-
-    return re.sub(r"\[[^\]]*\]|offset\s+\w+", window, expr)
-
-
-def scaled_rule_file(source: Path, target: Path) -> Path:
-    doc = yaml.safe_load(source.read_text())
-    for group in doc["groups"]:
-        for rule in group["rules"]:
-            rule["expr"] = scale_durations(rule["expr"])
-            if "for" in rule:
-                rule["for"] = "0s"
-            rule.pop("keep_firing_for", None)
-    target.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return target
-
-
-def regex_value(value: str) -> str:
-    """A value as Grafana interpolates it into =~"...": regex-escaped, then PromQL-escaped."""
-    escaped = re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\1", value)
-    return escaped.replace("\\", "\\\\").replace('"', '\\"')
-
-
 # ---- the stack -----------------------------------------------------------------------
+
+
+def alertmanager_config(webhook: Webhook, smtp: SmtpSink) -> dict[str, Any]:
+    """The shipped routes, receivers and templates, delivering to this test's SMTP
+    server at once, plus every alert to the webhook."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "prometheus" / "alertmanager.yml").read_text())
+    config["global"].update(smtp_smarthost=smtp.address, smtp_require_tls=False)
+    config["templates"] = [str(ROOT / "prometheus" / "notifications.tmpl")]
+    route = config["route"]
+    for each in [route, *route["routes"]]:
+        each.update(group_wait="1s", group_interval="1s")
+    route["routes"].insert(0, {"receiver": "webhook", "continue": True})
+    config["receivers"].append(
+        {"name": "webhook", "webhook_configs": [{"url": webhook.url, "send_resolved": True}]}
+    )
+    return config
 
 
 @pytest.fixture
@@ -324,10 +109,23 @@ def stack(
         clock=clock,
     )
     figures_t0 = api_figures(sim)
+    clock.now += SIMULATED_STEP  # a look at T1 before any of it is served
+    rate = account_complaint_rate(figures_t0, api_figures(sim))
+    clock.now -= SIMULATED_STEP
+    # two significant digits under the rate: the critical tier (and the warning tier,
+    # which it inhibits) must fire
+    threshold = float(f"{rate * 0.8:.2g}")
+    alerts = render_module().files(
+        render_module().evaluate(
+            f"{{ complaintRateCritical: {threshold}, complaintRateWarning: {threshold},"
+            " accountComplaintMinRecipients24h: 1, accountComplaintMinComplaints24h: 1,"
+            f" grafanaURL: '{GRAFANA}' }}"
+        )
+    )["prometheus/alerts.yml"]
     exp = exporter(
         {
             "poll_interval": "1s",
-            "timeout": "1m",  # never meant to expire
+            "timeout": "5s",
             "stale_after": "1m",
             "accounts": [
                 {
@@ -341,29 +139,12 @@ def stack(
         }
     )
     webhook = Webhook()
+    smtp = SmtpSink()
     processes: list[Process] = []
     try:
         am_port = free_port()
         am_config = tmp_path / "alertmanager.yml"
-        am_config.write_text(
-            yaml.safe_dump(
-                {
-                    "route": {
-                        "receiver": "webhook",
-                        "group_by": ["alertname", "account"],
-                        "group_wait": "1s",
-                        "group_interval": "1s",
-                        "repeat_interval": "1h",
-                    },
-                    "receivers": [
-                        {
-                            "name": "webhook",
-                            "webhook_configs": [{"url": webhook.url, "send_resolved": True}],
-                        }
-                    ],
-                }
-            )
-        )
+        am_config.write_text(yaml.safe_dump(alertmanager_config(webhook, smtp)))
         (tmp_path / "am-data").mkdir()
         alertmanager = Process(
             "alertmanager",
@@ -378,9 +159,11 @@ def stack(
         )
         processes.append(alertmanager)
 
-        # Test-only, time-scaled copies of the shipped rules and alerts.
-        fast_rules = scaled_rule_file(ROOT / "prometheus/rules.yml", tmp_path / "rules-fast.yml")
-        fast_alerts = scaled_rule_file(ROOT / "prometheus/alerts.yml", tmp_path / "alerts-fast.yml")
+        # Test-only, time-scaled copies of the rules and alerts.
+        fast_rules = scaled_rule_file(
+            (ROOT / "prometheus/rules.yml").read_text(), tmp_path / "rules-fast.yml"
+        )
+        fast_alerts = scaled_rule_file(alerts, tmp_path / "alerts-fast.yml")
         prom_port = free_port()
         prom_config = tmp_path / "prometheus.yml"
         prom_config.write_text(
@@ -437,8 +220,10 @@ def stack(
             "clock": clock,
             "prom": prom,
             "webhook": webhook,
+            "smtp": smtp,
             "exporter": exp,
             "figures_t0": figures_t0,
+            "complaints": (rate, threshold),
             "started": time.time(),
             "processes": processes,
         }
@@ -446,6 +231,7 @@ def stack(
         for process in reversed(processes):
             process.stop()
         webhook.stop()
+        smtp.stop()
 
 
 def test_end_to_end(stack: dict[str, Any]) -> None:
@@ -479,162 +265,7 @@ def test_end_to_end(stack: dict[str, Any]) -> None:
     eventually(lambda: holds(f1), "Prometheus to hold the T1 figures")
 
     check_recording_rules(prom, f0, f1)
-    check_dashboards(prom, sim, stack["exporter"], stack["started"], jumped)
+    check_dashboards(prom, sim, stack["started"], jumped)
+    rate, threshold = stack["complaints"]
+    check_complaint_emails(stack["smtp"], rate, threshold, stack["started"])
     check_credentials_alert(sim, webhook)
-
-
-def check_recording_rules(prom: Prometheus, f0: Figures, f1: Figures) -> None:
-    ids = sorted(f1)
-    sel = f'{{account="{ACCOUNT}"}}'
-
-    # lifetime ratios per autoresponder and per account: the simulator's figures at T1
-    def lifetime_ratios() -> bool:
-        for stem, (num, den) in RATIOS.items():
-            expected = {i: r for i in ids if (r := ratio(f1[i][num], f1[i][den])) is not None}
-            got = prom.by_autoresponder(
-                f"account_autoresponder:pinpointe_autoresponder_{stem}:ratio{sel}"
-            )
-            assert got.keys() == expected.keys(), (stem, got, expected)
-            for i in ids:
-                if i in expected:
-                    assert close(got[i], expected[i]), (stem, i, got[i], expected[i])
-            total = ratio(sum(f1[i][num] for i in ids), sum(f1[i][den] for i in ids))
-            account = prom.by_account(f"account:pinpointe_autoresponder_{stem}:ratio{sel}")
-            assert total is not None and close(account[ACCOUNT], total), (stem, account, total)
-        return True
-
-    eventually(lifetime_ratios, "the lifetime ratio rules to equal the simulator's ratios")
-
-    # 24 h: every figure grew from its T0 to its T1 value inside the (scaled) window;
-    # the hourly two-point differences sum to exactly that growth.
-    delta = {i: {k: f1[i][k] - f0[i][k] for k in FIELDS} for i in ids}
-
-    def volumes_24h() -> bool:
-        for key in VOLUMES_24H:
-            got = prom.by_autoresponder(
-                f"account_autoresponder:pinpointe_autoresponder_{key}:delta24h{sel}"
-            )
-            assert got == {i: float(delta[i][key]) for i in ids}, (key, got)
-            if key == "unique_clicks":  # recorded per autoresponder only
-                continue
-            account = prom.by_account(f"account:pinpointe_autoresponder_{key}:delta24h{sel}")
-            assert account == {ACCOUNT: float(sum(delta[i][key] for i in ids))}, (key, account)
-        return True
-
-    eventually(volumes_24h, "the 24 h volumes to equal the simulator's growth")
-
-    def ratios_24h() -> bool:
-        for stem in RATIOS_24H:
-            num, den = RATIOS[stem]
-            expected = {i: r for i in ids if (r := ratio(delta[i][num], delta[i][den])) is not None}
-            got = prom.by_autoresponder(
-                f"account_autoresponder:pinpointe_autoresponder_{stem}:ratio_delta24h{sel}"
-            )
-            assert got.keys() == expected.keys(), (stem, got, expected)
-            for i in expected:
-                assert close(got[i], expected[i]), (stem, i, got[i], expected[i])
-        return True
-
-    eventually(ratios_24h, "the 24 h ratio rules to equal the simulator's growth ratios")
-
-
-def check_dashboards(
-    prom: Prometheus, sim: Simulator, exp: Any, started: float, jumped: float
-) -> None:
-    gen = load_generator()
-    records = sim.records(USERNAME)
-    names = {str(record["autoresponderid"]): record["autorespondername"] for record in records}
-    first_id = sorted(names)[0]
-    values = {
-        "account": regex_value(ACCOUNT),
-        "autoresponder": regex_value(first_id),
-        "job": JOB,
-        "__rate_interval": "10s",
-        "__interval": "1s",
-    }
-    all_values = {**values, "account": ".+", "autoresponder": ".+"}  # "All" (allValue)
-
-    def time_range(substitution: dict[str, str]) -> dict[str, str]:
-        """$__range is the dashboard's time range, here one that starts a little before
-        the T0 -> T1 jump (phase A holds 13 s of T0 samples), so the figures grew in it
-        however long the checks before this one took."""
-        reach = math.ceil(time.time() - jumped) + JUMP_MARGIN_SECONDS
-        return {**substitution, "__range": f"{reach}s"}
-
-    # Panels on contract metrics this exporter may not serve yet: allowed to be empty
-    # exactly while its /metrics lacks the metric.
-    exposition = requests.get(f"http://127.0.0.1:{exp.port}/metrics", timeout=10).text
-    may_be_empty = {
-        title
-        for title, metric in gen.OPTIONAL_PANELS.items()
-        if not re.search(rf"^{metric}[{{ ]", exposition, re.MULTILINE)
-    }
-    checked = 0
-    for path in sorted((ROOT / "grafana/dashboards").glob("*.json")):
-        dash = json.loads(path.read_text(encoding="utf-8"))
-        for variable in dash["templating"]["list"]:
-            if variable["type"] != "query":
-                continue
-            query = variable["query"]["query"]
-            match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
-            if match:
-                selector = gen.substitute(match.group(1), all_values)
-                found = {s.get(match.group(2)) for s in prom.series(selector)} - {None}
-            else:
-                # query_result(<expr>) with a regex picking the value and the text
-                inner = re.fullmatch(r"query_result\((.*)\)", query, re.DOTALL)
-                assert inner, query
-                regex = re.compile(variable["regex"].strip("/").replace("(?<", "(?P<"))
-                found = set()
-                for s in prom.query(gen.substitute(inner.group(1), all_values)):
-                    labels = ", ".join(f'{k}="{v}"' for k, v in sorted(s["metric"].items()))
-                    m = regex.search(f"{{{labels}}} {s['value'][1]} {s['value'][0]}")
-                    assert m, labels
-                    assert m.group("text") == names[m.group("value")], labels
-                    found.add(m.group("value"))
-            assert found, f"{dash['title']}: variable {variable['name']} has no values"
-            expected = {"account": {ACCOUNT}, "autoresponder": set(names), "job": {JOB}}
-            assert found == expected[variable["name"]], (variable["name"], found)
-        for panel in gen.iter_panels(dash):
-            for target in panel.get("targets", []):
-                for substitution in (values, all_values):
-                    expr = gen.substitute(target["expr"], time_range(substitution))
-                    assert "$" not in expr, expr
-                    if target["instant"]:
-                        result = prom.query(expr)
-                    else:
-                        result = prom.query_range(expr, started, time.time())
-                    if panel["title"] in may_be_empty:
-                        continue
-                    assert result, (
-                        f"{dash['title']} / {panel['title']} / {target['refId']} "
-                        f"returned no series:\n{expr}"
-                    )
-                    checked += 1
-    assert checked >= 60, checked
-
-
-def check_credentials_alert(sim: Simulator, webhook: Webhook) -> None:
-    name = "PinpointeCredentialsRejected"
-    assert webhook.alerts(name, "firing") == []
-    sim.set_fault(USERNAME, "auth")
-    (firing, *_) = eventually(
-        lambda: webhook.alerts(name, "firing"), f"{name} to reach the webhook"
-    )
-    labels = firing["labels"]
-    assert {k: labels[k] for k in ("alertname", "account", "severity", "reason", "job")} == {
-        "alertname": name,
-        "account": ACCOUNT,
-        "severity": "critical",
-        "reason": "auth",
-        "job": JOB,
-    }
-    assert firing["annotations"]["summary"] == (
-        f"Pinpointe rejected the credentials of account {ACCOUNT}"
-    )
-    assert f"for account {ACCOUNT}:" in firing["annotations"]["description"]
-    sim.set_fault(USERNAME, None)
-    (resolved, *_) = eventually(
-        lambda: webhook.alerts(name, "resolved"), f"{name} to resolve at the webhook"
-    )
-    assert resolved["labels"] == labels
