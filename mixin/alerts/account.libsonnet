@@ -44,12 +44,12 @@ local text = import '../lib/text.libsonnet';
       rules: [
         tier(
           a, config, 'PinpointeAccountComplaintRateHigh', 'warning',
-          'account_complaint_rate_warning', 'complaintRateWarning', "the mailbox providers' guideline",
+          'account_complaint_rate_warning', 'complaintRateWarning', 'the warning threshold',
           'mailbox providers ask senders to stay under 0.1% and start filtering at 0.3%',
         ),
         tier(
           a, config, 'PinpointeAccountComplaintRateCritical', 'critical',
-          'account_complaint_rate_critical', 'complaintRateCritical', "the mailbox providers' hard limit",
+          'account_complaint_rate_critical', 'complaintRateCritical', 'the critical threshold',
           'mailbox providers start filtering at 0.3%',
         ),
       ],
