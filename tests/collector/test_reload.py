@@ -15,20 +15,27 @@ from tests.conftest import (
 )
 
 
+class BlockingLoader:
+    """A configuration loader that blocks until released, counting its calls."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.loads: list[int] = []
+
+    def __call__(self) -> Settings:
+        self.loads.append(1)
+        self.release.wait()
+        return Settings(accounts=())
+
+
 def test_a_load_that_never_returns_is_cut_and_triggers_are_folded() -> None:
     """In-process, with a loader that blocks until released: the reload fails at its
     bound, the next ones fail at once while it is still blocked, a storm of requests is
     folded into a few reloads, and no thread is left per request."""
-    release = threading.Event()
-    loads: list[int] = []
-
-    def load() -> Settings:
-        loads.append(1)
-        release.wait()
-        return Settings(accounts=())
-
+    loader = BlockingLoader()
+    loads, release = loader.loads, loader.release
     store = Store(())
-    reloader = Reloader(load, Fleet(store, 1), store, timeout=0.5)
+    reloader = Reloader(loader, Fleet(store, 1), store, timeout=0.5)
     threads_before = threading.active_count()
     applied, message = reloader.reload("test")
     assert not applied and message == (
@@ -53,16 +60,10 @@ def test_a_load_that_never_returns_is_cut_and_triggers_are_folded() -> None:
 def test_only_one_caller_waits_and_the_others_are_folded_at_once() -> None:
     """Callers that give up (an abandoned POST /-/reload) cannot pile up waiting: while
     one waits for a reload, the others are answered at once and folded into it."""
-    release = threading.Event()
-    loads: list[int] = []
-
-    def load() -> Settings:
-        loads.append(1)
-        release.wait()
-        return Settings(accounts=())
-
+    loader = BlockingLoader()
+    loads, release = loader.loads, loader.release
     store = Store(())
-    reloader = Reloader(load, Fleet(store, 1), store, timeout=PATIENCE)
+    reloader = Reloader(loader, Fleet(store, 1), store, timeout=PATIENCE)
     outcomes: list[tuple[bool | None, str]] = []
     waiter = threading.Thread(target=lambda: outcomes.append(reloader.reload("first")))
     waiter.start()

@@ -83,6 +83,17 @@ def test_an_unreadable_file_is_a_config_error_at_start(tmp_path: Path, name: str
         assert "Traceback" not in result.stderr
 
 
+def exporter_with_lifecycle(
+    tmp_path: Path, sim: Simulator, *flags: str
+) -> tuple[Path, ExporterProcess]:
+    """An exporter polling the simulator from config.yaml, with /-/reload enabled."""
+    path = tmp_path / "config.yaml"
+    path.write_text(good_config(sim))
+    return path, spawn_exporter(
+        tmp_path, None, f"--config.file={path}", "--web.enable-lifecycle", *flags
+    )
+
+
 def reload_state(handle: ExporterProcess) -> float:
     return handle.samples()[(RELOAD_OK, labels())]
 
@@ -91,15 +102,7 @@ def test_every_unreadable_file_fails_the_reload_and_the_watcher_survives(
     simulator: StartSimulator, tmp_path: Path
 ) -> None:
     sim = simulator(SimAccount(username="demo", token=TOKEN, autoresponders=2))
-    path = tmp_path / "config.yaml"
-    path.write_text(good_config(sim))
-    handle = spawn_exporter(
-        tmp_path,
-        None,
-        f"--config.file={path}",
-        "--web.enable-lifecycle",
-        "--config.auto-reload-interval=1s",
-    )
+    path, handle = exporter_with_lifecycle(tmp_path, sim, "--config.auto-reload-interval=1s")
     try:
         for name in BROKEN:
             problem = broken_file(path, name)
@@ -133,15 +136,7 @@ def test_reload_storms_stay_bounded(simulator: StartSimulator, tmp_path: Path) -
     /-/reload requests on 16 connection slots: /metrics keeps answering throughout, the
     threads stay few, and the process lives."""
     sim = simulator(SimAccount(username="demo", token=TOKEN, autoresponders=2))
-    path = tmp_path / "config.yaml"
-    path.write_text(good_config(sim))
-    handle = spawn_exporter(
-        tmp_path,
-        None,
-        f"--config.file={path}",
-        "--web.enable-lifecycle",
-        "--web.max-connections=16",
-    )
+    path, handle = exporter_with_lifecycle(tmp_path, sim, "--web.max-connections=16")
     try:
         baseline = process_usage(handle.process.pid).threads
         os.mkfifo(tmp_path / "token.fifo")
