@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
-from exporter.config.yamlreader import Reader, show
+from exporter.config.yamlreader import Reader
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -129,25 +129,18 @@ class _TlsReader:
 
 
 def read_tls(reader: Reader, raw: Any, directory: Path) -> ServerTls | None:
-    """The TLS settings of a web config, or None when it asks for no TLS."""
-    tls = reader.section(raw, PATH, TLS_KEYS)
-    if not any(tls.get(key) for key in _ENABLING):
-        return None
-    section = _TlsReader(reader, directory, tls)
-    for inline, file_key in (
-        ("cert", "cert_file"),
-        ("key", "key_file"),
-        ("client_ca", "client_ca_file"),
-    ):
-        if tls.get(inline) and tls.get(file_key):
-            raise section.fail(inline, f"give {inline} or {file_key}, not both")
-    if not (tls.get("cert") or tls.get("cert_file")):
-        raise section.fail("cert_file", "required to serve TLS (or cert)")
-    if not (tls.get("key") or tls.get("key_file")):
-        raise section.fail("key_file", "required to serve TLS (or key)")
+    """The TLS settings of a web config, or None when it names no certificate or client CA.
 
+    Every key is checked either way, as exporter-toolkit's strict YAML decoding does: a
+    section that serves no TLS is still refused when a value has the wrong type or name.
+    """
+    tls = reader.section(raw, PATH, TLS_KEYS)
+    section = _TlsReader(reader, directory, tls)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _load_certificate(section, context)
+    enabled = any(tls.get(key) for key in _ENABLING)
+    if enabled:
+        _require_certificate(section)
+        _load_certificate(section, context)
     maximum = _set_versions(section, context)
     auth_type = _set_client_auth(section, context)
     sans = tuple(reader.strings(tls.get("client_allowed_sans"), f"{PATH}.client_allowed_sans"))
@@ -165,16 +158,31 @@ def read_tls(reader: Reader, raw: Any, directory: Path) -> ServerTls | None:
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     else:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    if not enabled:
+        return None
     return ServerTls(context, auth_type, sans, tuple(section.files))
+
+
+def _require_certificate(section: _TlsReader) -> None:
+    tls = section.tls
+    for inline, file_key in (
+        ("cert", "cert_file"),
+        ("key", "key_file"),
+        ("client_ca", "client_ca_file"),
+    ):
+        if tls.get(inline) and tls.get(file_key):
+            raise section.fail(inline, f"give {inline} or {file_key}, not both")
+    if not (tls.get("cert") or tls.get("cert_file")):
+        raise section.fail("cert_file", "required to serve TLS (or cert)")
+    if not (tls.get("key") or tls.get("key_file")):
+        raise section.fail("key_file", "required to serve TLS (or key)")
 
 
 def _set_versions(section: _TlsReader, context: ssl.SSLContext) -> ssl.TLSVersion:
     """Set min_version and max_version; return the maximum."""
     versions = {}
     for key, default in (("min_version", "TLS12"), ("max_version", "TLS13")):
-        name = section.tls.get(key, default)
-        if name not in TLS_VERSIONS:
-            raise section.fail(key, f"must be one of {', '.join(TLS_VERSIONS)}, got {show(name)}")
+        name = section.reader.choice(section.tls.get(key, default), f"{PATH}.{key}", TLS_VERSIONS)
         versions[key] = TLS_VERSIONS[name]
     if versions["min_version"] > versions["max_version"]:
         raise section.fail("min_version", "is above max_version")
@@ -195,11 +203,7 @@ def _set_client_auth(section: _TlsReader, context: ssl.SSLContext) -> str:
             f"{auth_type} accepts client certificates without verifying them and is not "
             "supported; use RequireAndVerifyClientCert with client_ca_file",
         )
-    if auth_type not in CLIENT_AUTH_TYPES:
-        raise section.fail(
-            "client_auth_type",
-            f"must be one of {', '.join(CLIENT_AUTH_TYPES)}, got {show(auth_type)}",
-        )
+    auth_type = section.reader.choice(auth_type, f"{PATH}.client_auth_type", CLIENT_AUTH_TYPES)
     has_ca = bool(tls.get("client_ca") or tls.get("client_ca_file"))
     if has_ca and auth_type == "NoClientCert":
         raise section.fail(

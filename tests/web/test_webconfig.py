@@ -436,6 +436,33 @@ TOOLKIT_REFUSALS = [
         {"http_server_config": {"headers": {"Content-Type": "foo"}}},
         "http_server_config.headers.Content-Type: not an allowed header",
     ),
+    # Values of the wrong type are refused naming the key, as Go's strict decoding does,
+    # also in a section that serves no TLS because it names no certificate.
+    (
+        {"tls_server_config": {**server_files(), "min_version": ["TLS12"]}},
+        "tls_server_config.min_version: must be one of TLS10, TLS11, TLS12, TLS13, got ['TLS12']",
+    ),
+    (
+        {"tls_server_config": {**server_files(), "max_version": {}}},
+        "tls_server_config.max_version: must be one of TLS10, TLS11, TLS12, TLS13, got {{}}",
+    ),
+    (
+        {"tls_server_config": {**server_files(), "client_auth_type": [1]}},
+        "tls_server_config.client_auth_type: must be one of NoClientCert, "
+        "VerifyClientCertIfGiven, RequireAndVerifyClientCert, got [1]",
+    ),
+    (
+        {"tls_server_config": {"cipher_suites": 5}},
+        "tls_server_config.cipher_suites: must be a list, got a number",
+    ),
+    (
+        {"tls_server_config": {"min_version": {"TLS13": True}}},
+        "tls_server_config.min_version: must be one of TLS10, TLS11, TLS12, TLS13, got",
+    ),
+    (
+        {"tls_server_config": {"prefer_server_cipher_suites": ["x"]}},
+        "tls_server_config.prefer_server_cipher_suites: must be true or false, got a list",
+    ),
     # Differences (README): what Python's ssl cannot do is refused, naming what to change.
     (
         {
