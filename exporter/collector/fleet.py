@@ -185,8 +185,3 @@ class Fleet:
         deadline = time.monotonic() + timeout
         for running in stopping:
             running.thread.join(max(0.0, deadline - time.monotonic()))
-
-
-# The longest one reload may take to load the configuration; past it the reload fails
-# and the running configuration stays.
-RELOAD_TIMEOUT = 30.0
