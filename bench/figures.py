@@ -9,7 +9,6 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-BENCH = Path(__file__).resolve().parent
 WAYS = ("exporter", "client_python", "client_python_cached", "pushgateway", "nginx")
 SLOW_SCRAPE = 0.5  # seconds; slower ways are measured with a Python loop instead of wrk
 CELL_BUDGET = 60.0  # seconds; an 8-scraper cell estimated to take longer is not run
