@@ -12,7 +12,8 @@ DEMO_TOKEN = "demo-token"
 def start_demo(autoresponders: int = 25, poll_interval: float = 15.0) -> tuple[Simulator, Settings]:
     """Start a simulator on a free loopback port; return it and settings that poll it."""
     simulator = Simulator(
-        [SimAccount(username=DEMO_ACCOUNT, token=DEMO_TOKEN, autoresponders=autoresponders)]
+        [SimAccount(username=DEMO_ACCOUNT, token=DEMO_TOKEN, autoresponders=autoresponders)],
+        admin=False,  # no process beside the demo may switch its account to a fault
     ).start("127.0.0.1", 0)
     account = AccountConfig(
         name=DEMO_ACCOUNT,

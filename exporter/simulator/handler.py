@@ -45,6 +45,8 @@ class Arrival:
 class Host(Protocol):
     """What the handler needs of the Simulator."""
 
+    admin: bool  # serve /admin/fault and /admin/stats
+
     def answer(self, request: Any) -> tuple[int, dict[str, Any]]: ...
 
     def received(self, username: str) -> Arrival: ...
@@ -83,7 +85,7 @@ def handler_for(sim: Host) -> type[BaseHTTPRequestHandler]:
             return json.loads(raw)
 
         def do_GET(self) -> None:
-            if self.path == "/admin/stats":
+            if self.path == "/admin/stats" and sim.admin:
                 handler_send(self, 200, sim.stats())
             else:
                 handler_send(self, 404, {"error": "not found"})
@@ -95,7 +97,7 @@ def handler_for(sim: Host) -> type[BaseHTTPRequestHandler]:
             except (ValueError, UnicodeDecodeError):
                 handler_send(self, 400, failed("Invalid request: malformed JSON"))
                 return
-            if self.path == "/admin/fault":
+            if self.path == "/admin/fault" and sim.admin:
                 try:
                     params = body.get("params") or {}
                     if not isinstance(params, dict):

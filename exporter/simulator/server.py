@@ -22,9 +22,13 @@ class Simulator:
     """A threaded HTTP server answering like Pinpointe's apijson.php for some accounts."""
 
     def __init__(
-        self, accounts: list[SimAccount] | None = None, clock: Callable[[], float] | None = None
+        self,
+        accounts: list[SimAccount] | None = None,
+        clock: Callable[[], float] | None = None,
+        admin: bool = True,
     ) -> None:
         self.accounts = {a.username: a for a in (accounts or [SimAccount()])}
+        self.admin = admin  # serve /admin/fault and /admin/stats (off in --demo)
         self.clock = clock or time.time
         self._faults: dict[str, str | None] = {}
         self._fault_params: dict[str, dict[str, Any]] = {}
