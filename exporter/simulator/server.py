@@ -11,11 +11,34 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from exporter.simulator.data import SimAccount, send_figures, send_model
-from exporter.simulator.faults import DISPATCH_PARAMS, FAULT_PARAMS, FAULTS
 from exporter.simulator.handler import Arrival, RequestRecord, handler_for
 from exporter.simulator.wire import CREDENTIALS_FAILED, METHOD, failed
 
 log = logging.getLogger("exporter.simulator")
+
+
+def fault_params(fault: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters ``fault`` answers with: its defaults, overridden by ``params``.
+
+    Fault injection (faults/) is imported here, on the first fault set: the installed
+    package leaves it out (pyproject.toml), so the image's ``--demo`` holds none of the
+    hostile answers; a source checkout has them.
+    """
+    try:
+        from exporter.simulator.faults import DISPATCH_PARAMS, FAULT_PARAMS, FAULTS
+    except ModuleNotFoundError as exc:
+        if exc.name != "exporter.simulator.faults":
+            raise
+        raise ValueError(
+            "fault injection is not installed: it ships with the source tree "
+            "(exporter/simulator/faults/), not with the package"
+        ) from None
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    unknown = set(params) - {*DISPATCH_PARAMS, *FAULT_PARAMS[fault]}
+    if unknown:
+        raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
+    return {**FAULT_PARAMS[fault], **params}
 
 
 class Simulator:
@@ -84,14 +107,14 @@ class Simulator:
         hang (``math.inf``: until the fault is changed), ``retry_after`` for rate_limited
         and http_503; DISPATCH_PARAMS say which requests any fault answers.
         """
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
-        unknown = set(params) - {*DISPATCH_PARAMS, *FAULT_PARAMS.get(fault or "", {})}
-        if unknown:
-            raise ValueError(f"fault {fault!r} takes no parameter {', '.join(sorted(unknown))}")
+        if fault is None:
+            if params:
+                raise ValueError("clearing a fault takes no parameters")
+        else:
+            params = fault_params(fault, params)
         with self._lock:
             self._faults[username] = fault
-            self._fault_params[username] = dict(params)
+            self._fault_params[username] = params
             self._fault_requests[username] = 0
 
     def fault_of(self, username: str) -> str | None:
@@ -127,7 +150,7 @@ class Simulator:
         with self._lock:
             self._requests[username] += 1
             fault = self._faults.get(username)
-            params = {**FAULT_PARAMS.get(fault or "", {}), **self._fault_params.get(username, {})}
+            params = dict(self._fault_params.get(username, {}))
             sequence = self._fault_requests[username]
             self._fault_requests[username] += 1
 

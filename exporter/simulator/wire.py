@@ -28,3 +28,15 @@ def handler_send(
     handler.send_header("Content-Length", str(len(payload)))
     handler.end_headers()
     handler.wfile.write(payload)
+
+
+def request_cursor(request: Any) -> tuple[int, int]:
+    """The (next, limit) of a request's pagination details; (0, 0) when it has none."""
+    details = request.get("details") if isinstance(request, dict) else None
+    pagination = details.get("pagination") if isinstance(details, dict) else None
+    if not isinstance(pagination, dict):
+        return 0, 0
+    try:
+        return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
+    except (TypeError, ValueError):
+        return 0, 0

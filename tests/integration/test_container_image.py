@@ -309,7 +309,8 @@ LOOK_AROUND = """
 import importlib.util, json, os, shutil
 print(json.dumps({
     "tools": [t for t in ("gcc", "cc", "make", "git") if shutil.which(t)],
-    "modules": [m for m in ("build", "pytest", "tests") if importlib.util.find_spec(m)],
+    "modules": [m for m in ("build", "pytest", "tests", "exporter.simulator.faults")
+                if importlib.util.find_spec(m)],
     "paths": [p for p in ("/src", "/dist", "/tmp/dist", "/tmp/requirements.txt")
               if os.path.exists(p)],
 }))

@@ -32,6 +32,15 @@ import requests
 from tests.conftest import ROOT, free_port, parse_samples, series, wait_for
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+FAULTS = ROOT / "exporter" / "simulator" / "faults"
+# The installed simulator runs without fault injection and says why a fault cannot be set.
+SET_A_FAULT = """
+from exporter.simulator import Simulator
+try:
+    Simulator().set_fault("demo", "http_500")
+except ValueError as exc:
+    print(f"ValueError: {exc}")
+"""
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -158,16 +167,27 @@ def test_wheel_holds_every_module_and_declares_the_dependencies(installed: Insta
     source_modules = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "exporter").rglob("*.py")
-        if "__pycache__" not in p.parts
+        if "__pycache__" not in p.parts and FAULTS not in p.parents
     }
     assert source_modules <= set(names), source_modules - set(names)
     assert not [n for n in names if n.startswith("tests/")]
+    fault_modules = [n for n in names if n.startswith(FAULTS.relative_to(ROOT).as_posix())]
+    assert fault_modules == [], "the simulator's fault injection stays in the source tree"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for dependency in project["dependencies"]:
         assert f"Requires-Dist: {dependency}" in metadata
     assert f"Version: {_version()}" in metadata
     assert "License-Expression: Apache-2.0" in metadata.splitlines()
     assert "pinpointe-exporter = exporter.cli:main" in entry_points
+
+
+def test_installed_simulator_refuses_a_fault_it_does_not_carry(installed: Installed) -> None:
+    proc = installed.run(installed.python, "-c", SET_A_FAULT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "ValueError: fault injection is not installed: it ships with the source tree "
+        "(exporter/simulator/faults/), not with the package"
+    )
 
 
 def test_installed_package_is_the_wheel_not_the_source_tree(installed: Installed) -> None:

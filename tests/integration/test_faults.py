@@ -28,7 +28,8 @@ from exporter.collector import AccountPoller
 from exporter.collector.fields import TRUNCATED
 from exporter.exposition import Store
 from exporter.pinpointe import MAX_PAGES
-from exporter.simulator import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES, SimAccount, Simulator
+from exporter.simulator import SimAccount, Simulator
+from exporter.simulator.faults import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES
 from tests.conftest import (
     ExporterProcess,
     Labels,

@@ -22,7 +22,8 @@ import requests
 
 from exporter.collector import AccountFetcher
 from exporter.pinpointe import PinpointeClient, PollError
-from exporter.simulator import FAULTS, SimAccount, Simulator
+from exporter.simulator import SimAccount, Simulator
+from exporter.simulator.faults import FAULTS
 from tests.conftest import (
     ExporterProcess,
     account_settings,

@@ -22,7 +22,6 @@ from exporter.simulator.faults.call import (
     Fault,
     FaultCall,
     applies,
-    request_cursor,
 )
 from exporter.simulator.faults.hostile import INJECTED_MESSAGE
 from exporter.simulator.faults.records import BAD_VALUES, DUPLICATE_MARKER, ODD_NAMES
@@ -41,5 +40,4 @@ __all__ = [
     "Fault",
     "FaultCall",
     "applies",
-    "request_cursor",
 ]

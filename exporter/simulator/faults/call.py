@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from exporter.simulator.wire import handler_send
+from exporter.simulator.wire import handler_send, request_cursor
 
 
 @dataclass
@@ -73,17 +73,6 @@ def applies(params: dict[str, Any], cursor: int, sequence: int) -> bool:
     if params.get("later_pages") and cursor == 0:
         return False
     return sequence >= int(params.get("after_requests", 0))
-
-
-def request_cursor(request: Any) -> tuple[int, int]:
-    details = request.get("details") if isinstance(request, dict) else None
-    pagination = details.get("pagination") if isinstance(details, dict) else None
-    if not isinstance(pagination, dict):
-        return 0, 0
-    try:
-        return int(pagination.get("next") or 0), int(pagination.get("limit") or 0)
-    except (TypeError, ValueError):
-        return 0, 0
 
 
 def with_next(body: dict[str, Any], following: int | str | None) -> dict[str, Any]:

@@ -34,4 +34,4 @@ def http_503(call: FaultCall) -> None:
 @fault(retry_after=2)
 def rate_limited(call: FaultCall) -> None:
     body = failed("Too many requests; slow down")
-    call.send(429, body, {"Retry-After": str(call.params.get("retry_after", 2))})
+    call.send(429, body, {"Retry-After": str(call.params["retry_after"])})
