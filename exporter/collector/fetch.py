@@ -179,7 +179,7 @@ class _Batch:
         # (record identity, labels truncated), one per record with a truncated label value
         self.truncated: list[tuple[str, tuple[str, ...]]] = []
 
-    def add(self, raw_records: tuple[dict[str, Any], ...]) -> None:
+    def add(self, raw_records: tuple[Any, ...]) -> None:
         valid = 0
         page_problems: set[str] = set()
         for item in raw_records:

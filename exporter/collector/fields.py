@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.logs import redact_secrets
+from exporter.pinpointe import json_kind
 from exporter.snapshot import DEFAULT_FIELDS, METRIC_KEYS, Record
 
 ID_FIELDS = ("autoresponderid", "id")
@@ -122,24 +123,32 @@ class FieldMapper:
         self._mapped = frozenset(by_field)
         self._known = self._mapped | NON_METRIC_FIELDS
         self._lower: dict[str, str] = {}
+        self._reported: dict[str, str] = {}
         self._unmapped: dict[tuple[str, ...], frozenset[str]] = {}
         self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _lowered(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         # Records of one API repeat the same few field names: lower-case each name once.
+        # Names are matched whole (max_label_length bounds label values, not names); a
+        # long name is not cached, so a server cannot fill the cache with megabytes.
         lower = self._lower
         fields: dict[str, Any] = {}
         for name, value in raw.items():
             key = lower.get(name) if type(name) is str else None
             if key is None:
-                # Redacted before lower-casing, which would hide a token's capitals.
-                key = self.labels.clean(str(name))[0].lower()
-                if type(name) is str and len(lower) < _NAME_CACHE_SIZE:
+                key = clean_label(str(name)).lower()
+                if (
+                    type(name) is str
+                    and len(name) <= _CACHED_NAME_LENGTH
+                    and len(lower) < _NAME_CACHE_SIZE
+                ):
                     lower[name] = key
             fields[key] = value
         return fields
 
-    def normalise(self, raw: Mapping[str, Any], per_send: bool) -> Normalised:
+    def normalise(self, raw: Any, per_send: bool) -> Normalised:
+        if not isinstance(raw, Mapping):
+            return Normalised(None, 0, _NOTHING, f"a record is {json_kind(raw)}, not an object")
         fields = self._lowered(raw)
         identifier = self.labels.identifier
         truncated: list[str] = []
@@ -180,7 +189,7 @@ class FieldMapper:
 
         known = self._known
         other = tuple(
-            api
+            self._unmapped_name(api)
             for api, value in fields.items()
             if api not in known and parse_number(value) is not None
         )
@@ -195,6 +204,15 @@ class FieldMapper:
         unmapped = self._unmapped_set(other) if other else _NOTHING
         return Normalised(record, skipped, unmapped, truncated=tuple(truncated))
 
+    def _unmapped_name(self, api: str) -> str:
+        """A field name as it is reported (a label value: redacted, at most max_label_length)."""
+        name = self._reported.get(api)
+        if name is None:
+            name = self.labels.clean(api)[0]
+            if len(api) <= _CACHED_NAME_LENGTH and len(self._reported) < _NAME_CACHE_SIZE:
+                self._reported[api] = name
+        return name
+
     def _shared_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         return self._keys.setdefault(keys, keys)
 
@@ -202,12 +220,18 @@ class FieldMapper:
         cached = self._unmapped.get(names)
         if cached is None:
             cached = frozenset(names)
-            if len(self._unmapped) < _NAME_CACHE_SIZE:
+            if (
+                len(self._unmapped) < _NAME_CACHE_SIZE
+                and sum(map(len, names)) <= _CACHED_NAME_LENGTH * 16
+            ):
                 self._unmapped[names] = cached
         return cached
 
 
 _NAME_CACHE_SIZE = 4096
+# Names longer than this are lower-cased on every record instead of cached: the caches
+# stay under a few MB whatever names a server sends.
+_CACHED_NAME_LENGTH = 256
 _NOTHING: frozenset[str] = frozenset()
 
 

@@ -9,7 +9,7 @@ of the contract's reasons).
 """
 
 from exporter.pinpointe.client import MAX_PAGES, FetchResult, PinpointeClient, RecordSink
-from exporter.pinpointe.envelope import Page, ResponseError, parse_body
+from exporter.pinpointe.envelope import Page, ResponseError, json_kind, parse_body
 from exporter.pinpointe.errors import PollError
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "PollError",
     "RecordSink",
     "ResponseError",
+    "json_kind",
     "parse_body",
 ]

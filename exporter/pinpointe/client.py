@@ -62,7 +62,7 @@ MAX_PAGES = 10_000
 WRONG_URL_STATUSES = frozenset((404, 405, 501))
 
 
-RecordSink = Callable[[tuple[dict[str, Any], ...]], None]
+RecordSink = Callable[[tuple[Any, ...]], None]  # a page's records (see Page)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from exporter.reasons import Reason
 
 # Words of a FAILED message that mean the credentials were refused. Not a bare "token":
 # a message quoting the request back would name the usertoken field.
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """What a JSON value is, in JSON's words: ``an object``, ``a list``, ``null``..."""
     if isinstance(value, dict):
         return "an object"
@@ -49,14 +49,16 @@ class ResponseError(Exception):
 
 @dataclass(frozen=True)
 class Page:
-    records: tuple[dict[str, Any], ...]
+    records: tuple[Any, ...]  # objects, but any JSON value a server put among them
     next_cursor: int | None
 
 
 def parse_body(body: Any) -> Page:
     """Interpret one decoded JSON body of GetAutoresponderResults."""
     if not isinstance(body, dict):
-        raise ResponseError(Reason.INVALID_RESPONSE, f"expected a JSON object, got {_kind(body)}")
+        raise ResponseError(
+            Reason.INVALID_RESPONSE, f"expected a JSON object, got {json_kind(body)}"
+        )
     outer = body
     inner = _get(body, "response")
     if isinstance(inner, dict) and _get(body, "status") is None:
@@ -96,29 +98,27 @@ def _show_part(part: Any) -> str:
     return part if isinstance(part, str) else _show(part)
 
 
-def _records(data: Any) -> list[dict[str, Any]]:
+def _records(data: Any) -> list[Any]:
+    """The records of ``data``, in order; an item that is not an object is kept, for the
+    collector to skip and count like any other record it cannot use."""
     if data is None or data == "" or data == [] or data == {}:
         return []
     if isinstance(data, list):
-        for index, item in enumerate(data):
-            if not isinstance(item, dict):
-                raise ResponseError(
-                    Reason.INVALID_RESPONSE, f"data[{index}] is {_kind(item)}, not a record"
-                )
         return data
     if not isinstance(data, dict):
-        raise ResponseError(Reason.INVALID_RESPONSE, f"data is {_kind(data)}, not records")
+        raise ResponseError(Reason.INVALID_RESPONSE, f"data is {json_kind(data)}, not records")
     content = {key: value for key, value in data.items() if str(key).lower() != "pagination"}
     item = _get(content, "item")
     if item is not None and len(content) == 1:
         return _records(item)
     if not content:
         return []
+    keys = list(content)
+    if all(isinstance(key, str) and key.isascii() and key.isdigit() for key in keys):
+        # {"0": {...}, "1": {...}}: records numbered as the keys say, whatever their values
+        return [content[key] for key in sorted(keys, key=_numeric_order)]
     if all(isinstance(value, dict) for value in content.values()):
-        keys = list(content)
-        if all(isinstance(key, str) and key.isascii() and key.isdigit() for key in keys):
-            keys.sort(key=_numeric_order)
-        return [content[key] for key in keys]
+        return list(content.values())
     return [content]
 
 

@@ -153,3 +153,29 @@ def test_the_estimate_counts_the_bytes_of_escaped_utf8_label_values() -> None:
         size = sum(len(chunk.data) for chunk in render_engagement("acme", alone).values())
         assert size <= record.exposition_bytes("acme") <= 1.6 * size, record.autoresponder_name
     assert rendered
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [None, "x", [1, 2], 3, True, {"sendsize": "4"}],
+    ids=["null", "string", "list", "number", "boolean", "no-identity"],
+)
+def test_an_odd_value_among_records_is_skipped_and_counted_not_the_poll(
+    simulator: StartSimulator, odd: Any
+) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=3))
+    good = [{"autoresponderid": str(n), "sendsize": str(10 * n)} for n in (1, 2)]
+    sim.set_fault("demo", "records", records=[good[0], odd, good[1]])
+    account = account_for(sim)
+    client = PinpointeClient(account)
+    try:
+        snapshot = AccountFetcher(account, client).fetch_snapshot()
+    finally:
+        client.close()
+    (grouping,) = snapshot.groupings
+    assert [(r.autoresponder_id, r.values) for r in grouping.records] == [
+        ("1", (("recipients", 10.0),)),
+        ("2", (("recipients", 20.0),)),
+    ]
+    (warning,) = snapshot.warnings
+    assert warning.startswith("grouping autoresponder: skipped 1 records ("), warning
