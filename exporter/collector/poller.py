@@ -142,7 +142,8 @@ class AccountPoller:
                 next_poll = self.clock.monotonic() + interval
                 wake = self.clock.monotonic() + min(interval, 60.0)
             self.next_poll = next_poll
-            self.stop.wait(max(0.0, wake - self.clock.monotonic()))
+            # Waking at least daily costs nothing and keeps any wait within what wait() takes.
+            self.stop.wait(min(max(0.0, wake - self.clock.monotonic()), 86_400.0))
         self.client.close()
 
     def step(self, next_poll: float) -> tuple[float, float]:

@@ -92,7 +92,7 @@ class ConfigReader(Reader):
     def integer(self, value: Any, path: str, minimum: int) -> int:
         if isinstance(value, str) and _ENV_REF.search(value):
             expanded = self.expand(value, path).strip()
-            if not re.fullmatch(r"[+-]?\d{1,100}", expanded):
+            if not re.fullmatch(r"[+-]?[0-9]{1,100}", expanded):
                 raise self.fail(
                     path, f"must be an integer, got {show(expanded)} from the environment"
                 )

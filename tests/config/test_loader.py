@@ -15,6 +15,7 @@ from exporter.config import (
     load_config,
     parse_config,
     parse_duration,
+    parse_size,
 )
 from exporter.config.keys import allowed_keys
 from tests.conftest import ROOT
@@ -252,10 +253,26 @@ def test_prometheus_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5", "5 m", "1m1h", "-5s", "1.5h"])
+@pytest.mark.parametrize(
+    "text", ["", "5", "5 m", "1m1h", "-5s", "1.5h", "\u0663m", "5m\n1h", "\uff15s"]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["101y", "300y", "9999999y", "5300w", "36600d"])
+def test_durations_beyond_100_years_are_refused(text: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_duration(text)
+    assert str(raised.value) == f"duration {text!r} is longer than 100y, the longest accepted"
+    assert parse_duration("100y") == 100 * 365 * 86400
+
+
+@pytest.mark.parametrize("text", ["\u0663KiB", "\u0663", "1\u0660MiB"])
+def test_sizes_take_ascii_digits_only(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
 
 
 def test_secret_forms_cover_json_and_url_escaping() -> None:
