@@ -12,13 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter import logs
 from exporter.config.units import parse_duration, parse_size
 from exporter.config.yamlreader import Reader, join, kind, show
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -51,6 +54,15 @@ class ConfigReader(Reader):
 
     def failures(self) -> int:
         return len(self.problems or ())
+
+    def reported(self, read: Callable[..., T], *args: Any) -> T | None:
+        """``read(*args)``, or None once its problem is reported, so that the reading goes
+        on to the next item of a list and one run names the problems of every item."""
+        try:
+            return read(*args)
+        except ConfigError as exc:
+            self.report(exc)
+            return None
 
     def check(self) -> None:
         """Raise every problem reported so far as one ConfigError."""

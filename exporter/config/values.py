@@ -89,8 +89,12 @@ def read_token(reader: ConfigReader, item: dict[str, Any], path: str) -> Secret:
 
 _BARE_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _PLACEHOLDERS = re.compile(
-    r"x{4,}|<[^>]*>|\.\.\.|…|\byour[-_ ]?(?:api[-_ ]?|user)?token\b|replace[-_ ]?with|"
-    r"change[-_ ]?me",
+    r"x{4,}|<[^>]*>|\.\.\.|…"
+    # your-token, YOUR_USER_TOKEN, your-api-key, your_user_name, your-pinpointe-username
+    r"|\byour[-_ ]?(?:pinpointe[-_ ]?)?(?:api[-_ ]?|user[-_ ]?)?(?:token|key|name)\b"
+    r"|replace[-_ ]?(?:with|me)|change[-_ ]?me|goes[-_ ]?here"
+    r"|\bpaste[-_ ](?:your|the|token|api|user|here)"
+    r"|^(?:user[-_ ]?name|(?:user|api)?[-_ ]?token|api[-_ ]?key)$",
     re.I,
 )
 
@@ -123,11 +127,17 @@ def read_groupings(reader: ConfigReader, value: Any, path: str) -> tuple[str, ..
     if not items:
         raise reader.fail(path, "must list autoresponder and/or send")
     groupings: list[str] = []
-    for index, grouping in enumerate(items):
+
+    def read(index: int, grouping: Any) -> str:
         chosen = reader.choice(grouping, f"{path}[{index}]", GROUPINGS)
         if chosen in groupings:
             raise reader.fail(f"{path}[{index}]", f"{chosen} is listed twice")
-        groupings.append(chosen)
+        return chosen
+
+    for index, grouping in enumerate(items):
+        chosen = reader.reported(read, index, grouping)
+        if chosen is not None:
+            groupings.append(chosen)
     return tuple(groupings)
 
 
@@ -144,8 +154,8 @@ class Selector:
 
 def read_selectors(reader: ConfigReader, value: Any, path: str) -> tuple[Selector, ...]:
     selectors: dict[Selector, None] = {}
-    for index, raw in enumerate(reader.sequence(value, path)):
-        where = f"{path}[{index}]"
+
+    def read(where: str, raw: Any) -> Selector:
         item = reader.mapping(raw, where, ("id", "name"))
         if len(item) != 1:
             raise reader.fail(where, "give exactly one of id or name")
@@ -155,7 +165,12 @@ def read_selectors(reader: ConfigReader, value: Any, path: str) -> tuple[Selecto
             selector = Selector(name=reader.string(item["name"], f"{where}.name"))
         if selector in selectors:
             raise reader.fail(where, f"{selector.describe()} is listed twice")
-        selectors[selector] = None
+        return selector
+
+    for index, raw in enumerate(reader.sequence(value, path)):
+        selector = reader.reported(read, f"{path}[{index}]", raw)
+        if selector is not None:
+            selectors[selector] = None
     return tuple(selectors)
 
 
@@ -163,7 +178,8 @@ def read_field_map(reader: ConfigReader, value: Any, path: str) -> tuple[tuple[s
     if not isinstance(value, dict):
         raise reader.fail(path, f"must be a mapping of API field to metric, got {kind(value)}")
     pairs: dict[str, str] = {}
-    for api_field, target in value.items():
+
+    def read(api_field: Any, target: Any) -> tuple[str, str]:
         where = join(path, str(api_field))
         if not isinstance(api_field, str) or not api_field.strip():
             raise reader.fail(where, "API field names must be non-empty strings")
@@ -171,7 +187,12 @@ def read_field_map(reader: ConfigReader, value: Any, path: str) -> tuple[tuple[s
             raise reader.fail(where, "given twice (field names are case-insensitive)")
         if target not in METRIC_KEYS:
             raise reader.fail(where, f"must be one of {', '.join(METRIC_KEYS)}, got {show(target)}")
-        pairs[api_field.strip().lower()] = target
+        return api_field.strip().lower(), target
+
+    for api_field, target in value.items():
+        pair = reader.reported(read, api_field, target)
+        if pair is not None:
+            pairs[pair[0]] = pair[1]
     return tuple(pairs.items())
 
 

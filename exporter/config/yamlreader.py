@@ -86,6 +86,21 @@ def show(value: Any) -> str:
     return _SHOWN.repr(value)
 
 
+def _yaml_problem(problem: str | None) -> str:
+    """PyYAML's problem, without the text of an unknown tag: in ``usertoken: !abc…`` the
+    tag is the value, which may be the token itself."""
+    if problem and problem.startswith("could not determine a constructor for the tag"):
+        return "a value starting with ! is read as a YAML tag; quote it ('!…')"
+    return str(problem)
+
+
+def _key_shown(key: str) -> tuple[str, bool]:
+    """An unknown key as a message shows it, and whether a value seems to follow it: in
+    flow style ``{usertoken:abc}`` is one key, whose part after the colon is the value."""
+    name, colon, _ = key.partition(":")
+    return (name + ":…", True) if colon and name else (key, False)
+
+
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -128,7 +143,7 @@ class Reader:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise self.fail("", f"invalid YAML{where}: {exc.problem}") from None
+            raise self.fail("", f"invalid YAML{where}: {_yaml_problem(exc.problem)}") from None
         except yaml.YAMLError as exc:
             raise self.fail("", f"invalid YAML: {exc}") from None
         except RecursionError:
@@ -145,8 +160,11 @@ class Reader:
         known: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str) or (names is not None and key not in names):
-                hint = did_you_mean(str(key), names) if names is not None else ""
-                self.report(self.fail(join(path, str(key)), f"unknown key{hint}"))
+                name, value_follows = _key_shown(str(key))
+                hint = did_you_mean(name, names) if names is not None else ""
+                if value_follows:
+                    hint += " (a value after a colon needs a space before it: `key: value`)"
+                self.report(self.fail(join(path, name), f"unknown key{hint}"))
                 continue
             known[key] = item
         return known

@@ -392,3 +392,93 @@ def test_a_ca_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None
         f"{tmp_path}/config.yaml: accounts[0].ca_file: file {tmp_path}/ca.pem is a "
         "directory, not a regular file"
     )
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        parse(text)
+    return str(raised.value).splitlines()
+
+
+def test_every_item_of_a_list_or_map_is_checked_in_one_run() -> None:
+    text = (
+        MINIMAL
+        + """    groupings: [foo, bar]
+    autoresponders: [{id: -3}, {name: ""}, {id: 1, name: x}, {id: abc}, {id: 5}, {id: 5}]
+    field_map: {a: nosuch, b: alsobad, c: opens}
+"""
+    )
+    paths = [line.split(": ")[1] for line in problems_of(text)]
+    assert paths == [
+        "accounts[0].groupings[0]",
+        "accounts[0].groupings[1]",
+        "accounts[0].autoresponders[0].id",
+        "accounts[0].autoresponders[1].name",
+        "accounts[0].autoresponders[2]",
+        "accounts[0].autoresponders[3].id",
+        "accounts[0].autoresponders[5]",
+        "accounts[0].field_map.a",
+        "accounts[0].field_map.b",
+    ]
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["your-username", "YOUR_USERNAME", "your_user_name", "username", "your-pinpointe-username"],
+)
+def test_a_placeholder_username_is_refused(username: str) -> None:
+    (problem,) = problems_of(MINIMAL.replace("username: DRBrel2", f"username: {username}"))
+    assert problem.startswith("config.yaml: accounts[0].username: looks like a placeholder")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "your-user-token",
+        "YOUR_USER_TOKEN",
+        "your-api-key",
+        "PASTE_TOKEN_HERE",
+        "TOKEN",
+        "token-goes-here",
+        "REPLACE_ME",
+    ],
+)
+def test_a_placeholder_token_is_refused(token: str) -> None:
+    (problem,) = problems_of(MINIMAL.replace("usertoken: secret-token", f"usertoken: {token}"))
+    assert problem.startswith("config.yaml: accounts[0].usertoken: looks like a placeholder")
+    assert token not in problem
+
+
+@pytest.mark.parametrize("name", ["acme-ops", "pastelshop", "username2", "tokenizer", "yourshop"])
+def test_real_names_are_not_taken_for_placeholders(name: str) -> None:
+    settings = parse(MINIMAL.replace("username: DRBrel2", f"username: {name}"))
+    assert settings.accounts[0].username == name
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            "    usertoken: !Tk9fA3bQ7xZ2new",
+            "config.yaml: invalid YAML at line 6, column 16: a value starting with ! is read as "
+            "a YAML tag; quote it ('!…')",
+        ),
+        (
+            "    {usertoken:Tk9fA3bQ7xZ2new}",
+            "config.yaml: accounts[0].usertoken:…: unknown key (did you mean usertoken?) "
+            "(a value after a colon needs a space before it: `key: value`)",
+        ),
+    ],
+    ids=["tag", "flow-key"],
+)
+def test_a_mistyped_token_is_not_quoted_in_the_problem(line: str, problem: str) -> None:
+    text = MINIMAL.replace("    usertoken: secret-token", line)
+    if line.lstrip().startswith("{"):
+        text = MINIMAL.replace(
+            "  - name: acme\n",
+            "  - {name: acme, api_url: 'https://na03.mypinpointe.com/apijson.php', "
+            "username: DRBrel2, usertoken:Tk9fA3bQ7xZ2new}\n",
+        ).split("    api_url")[0]
+    problems = problems_of(text)
+    assert problem in problems, problems
+    assert not [p for p in problems if "Tk9fA3bQ7xZ2new" in p]
