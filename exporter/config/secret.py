@@ -29,18 +29,45 @@ MAX_TOKEN_FILE_SIZE = 4096
 
 
 def secret_forms(value: str) -> tuple[str, ...]:
-    """``value`` as it may appear in text: raw, escaped as JSON (PHP also escapes "/"),
-    and URL-encoded (an echoed request URL or form body). Redaction matches each in any
-    letter case (logs.redact_secrets), longest first."""
-    as_json = json.dumps(value)[1:-1]
-    forms = {
-        value,
-        as_json,
-        as_json.replace("/", "\\/"),
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value, safe=""),
-    }
+    """``value`` as an echo may carry it. Redaction matches each form in any letter case
+    (logs.redact_secrets), longest first:
+
+    - quoted: raw, escaped as JSON (PHP also escapes "/"), in a Python repr;
+    - URL-encoded, as an echoed request URL or form body has it: every reserved character
+      encoded, "/" left alone (Python's ``quote``), space as "+", "~" encoded too (PHP's
+      ``urlencode``), and any of these encoded once more;
+    - for a non-ASCII value, all of these made from its upper, lower and swapped case
+      too ("ß" upper-cases to "SS", and an encoded "ö" is not an encoded "Ö", which a
+      case-insensitive match alone does not see), and read back from UTF-8 as Latin-1
+      (how http.client decodes a reason phrase or a header).
+    """
+    texts = {value}
+    if not value.isascii():
+        texts |= {value.upper(), value.lower(), value.swapcase()}
+        texts |= {text.encode().decode("latin-1") for text in texts}
+    forms: set[str] = set()
+    for text in texts:
+        forms |= _quoted(text)
+        encoded = _url_encoded(text)
+        forms |= encoded | {urllib.parse.quote(form, safe="") for form in encoded}
     return tuple(sorted((form for form in forms if form), key=len, reverse=True))
+
+
+def _quoted(text: str) -> set[str]:
+    as_json = json.dumps(text)[1:-1]
+    python = repr(text)[1:-1]  # as an exception's repr in a message shows it
+    single_quoted = python.replace("'", "\\'").replace("\\\\'", "\\'")
+    return {text, as_json, as_json.replace("/", "\\/"), python, single_quoted}
+
+
+def _url_encoded(text: str) -> set[str]:
+    plus = urllib.parse.quote_plus(text, safe="")
+    return {
+        urllib.parse.quote(text, safe=""),
+        urllib.parse.quote(text),
+        plus,
+        plus.replace("~", "%7E"),
+    }
 
 
 class Secret:
@@ -83,7 +110,8 @@ class SecretFileError(Exception):
 def read_token_file(path: Path | str) -> str:
     """The token in ``path``: a regular UTF-8 file of at most MAX_TOKEN_FILE_SIZE bytes,
     surrounding white space removed. Raises FileProblem; an empty file is one too."""
-    token = read_text(path, MAX_TOKEN_FILE_SIZE).strip()
+    # A byte order mark (Windows' Notepad writes one) is not part of the token.
+    token = read_text(path, MAX_TOKEN_FILE_SIZE).lstrip("\ufeff").strip()
     if not token:
         raise FileProblem(path, "is empty")
     return token

@@ -276,14 +276,24 @@ def test_sizes_take_ascii_digits_only(text: str) -> None:
 
 
 def test_secret_forms_cover_json_and_url_escaping() -> None:
-    assert Secret('a/b"c-token+x y').forms() == (
-        "a%2Fb%22c-token%2Bx%20y",
-        "a%2Fb%22c-token%2Bx+y",
-        'a\\/b\\"c-token+x y',
-        'a/b\\"c-token+x y',
-        'a/b"c-token+x y',
-    )
+    forms = Secret('a/b"c-token+x y~').forms()
+    assert {
+        'a/b"c-token+x y~',  # as written
+        'a/b\\"c-token+x y~',  # JSON
+        'a\\/b\\"c-token+x y~',  # JSON as PHP writes it
+        "a%2Fb%22c-token%2Bx%20y~",  # URL-encoded
+        "a/b%22c-token%2Bx%20y~",  # ... leaving "/" alone
+        "a%2Fb%22c-token%2Bx+y~",  # ... with "+" for a space
+        "a%2Fb%22c-token%2Bx+y%7E",  # ... and "~" encoded (PHP's urlencode)
+        "a%252Fb%2522c-token%252Bx%2520y~",  # ... twice
+    } <= set(forms)
+    assert list(forms) == sorted(forms, key=len, reverse=True)
     assert repr(Secret("abc")) == "Secret('<redacted>')"
+
+
+def test_secret_forms_of_a_non_ascii_token() -> None:
+    forms = set(Secret("straßeTök").forms())
+    assert {"STRASSETÖK", "STRASSET%C3%96K", "stra%C3%9FeT%C3%B6k", "straÃ\x9feTÃ¶k"} <= forms
 
 
 def _readme_config_table() -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from exporter import logs
 from exporter.config import FileSecret
-from exporter.config.secret import redacted_url, url_secrets
+from exporter.config.secret import read_token_file, redacted_url, url_secrets
 
 
 def test_rotations_forget_all_but_the_previous_token(tmp_path: Path) -> None:
@@ -32,3 +32,9 @@ def test_urls_are_shown_without_their_secrets() -> None:
     assert url_secrets(url) == ("p4ssw0rd", "t0ken-abc", "frag")
     assert redacted_url("https://TOKEN12345@host/") == "https://<redacted>@host/"
     assert redacted_url("https://lonely:@host/") == "https://<redacted>@host/"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_token(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"\xef\xbb\xbfSecretTok12345\r\n")  # as Windows' Notepad saves it
+    assert read_token_file(path) == "SecretTok12345"

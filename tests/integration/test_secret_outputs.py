@@ -22,6 +22,7 @@ import requests
 
 from exporter.config.secret import secret_forms
 from exporter.simulator import SimAccount, Simulator
+from exporter.simulator.faults.failed import ENCODINGS
 from tests.conftest import ExporterProcess, run_exporter, spawn_exporter, wait_for, write_config
 
 # token -> the words a page prints that contain it (searched for outside those words)
@@ -29,12 +30,21 @@ TOKENS = {
     "mixed_case": ("PpTok-MiXeD-Case-4d3c2b1a", ()),
     "regex_metacharacters": ("t0k+(a|b)*.[x]?^$\\d{3}", ()),
     "part_of_a_page_word": ("ccounts", ("accounts",)),
+    # "/" and "~", which URL encoders treat differently; both kinds of quote (a repr)
+    "url_and_quote_characters": ("aB3+dE/fG~9h'J\"==", ()),
+    # "ß" upper-cases to "SS"; sent as raw UTF-8, "ö" reads as "Ã¶"
+    "non_ascii": ("straßeTök~9/x", ()),
 }
 # account -> how its Pinpointe answers (the simulator's "echo" fault, or another fault)
 ECHOES: dict[str, tuple[str, dict[str, Any]]] = {
     "reason-5xx": ("echo", {"where": "reason", "status": 503, "case": "upper"}),
     "reason-404": ("echo", {"where": "reason", "status": 404, "case": "lower"}),
     "location": ("echo", {"where": "location", "case": "swapped"}),
+    "location-slash": ("echo", {"where": "location", "encoding": "url_slash"}),
+    "location-php": ("echo", {"where": "location", "encoding": "php", "case": "upper"}),
+    "location-twice": ("echo", {"where": "location", "encoding": "twice"}),
+    "reason-utf8": ("echo", {"where": "reason", "encoding": "utf8_raw", "case": "upper"}),
+    "location-utf8": ("echo", {"where": "location", "encoding": "utf8_raw"}),
     "status-line": ("echo", {"where": "status_line"}),
     "status-field": ("echo", {"where": "status", "case": "upper"}),
     "next": ("echo", {"where": "next"}),
@@ -75,12 +85,18 @@ def config_for(sim: Simulator, kind: str) -> dict[str, Any]:
     }
 
 
+def echoed_forms(token: str) -> set[str]:
+    """The token as the ECHOES send it, found here independently of secret_forms."""
+    cased = {case(token) for case in (str, str.upper, str.lower, str.swapcase)}
+    return {encode(text) for text in cased for encode in ENCODINGS.values()}
+
+
 def assert_clean(text: str, kind: str, where: str) -> None:
     token, benign = TOKENS[kind]
     folded = text.lower()
     for word in benign:
         folded = folded.replace(word, " ")
-    for form in secret_forms(token):
+    for form in {*secret_forms(token), *echoed_forms(token)}:
         assert form.lower() not in folded, f"the token ({form!r}) appears in {where}"
 
 
