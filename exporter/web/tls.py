@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
+from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular, read_text
 from exporter.config.yamlreader import Reader
 
 TLS_VERSIONS = {
@@ -127,6 +127,16 @@ class _TlsReader:
         self.files.append(str(resolved))
         return str(resolved)
 
+    def content(self, key: str) -> str:
+        """The text of the file named by ``key``, read once, without blocking (see
+        config/files.py): OpenSSL opening the path itself could meet a FIFO swapped in
+        after the check, and hang the thread that holds the web config's lock."""
+        path = self.file(key)
+        try:
+            return read_text(path, MAX_PEM_FILE_SIZE)
+        except FileProblem as exc:
+            raise self.fail(key, f"file {exc}") from None
+
 
 def read_tls(reader: Reader, raw: Any, directory: Path) -> ServerTls | None:
     """The TLS settings of a web config, or None when it names no certificate or client CA.
@@ -222,13 +232,12 @@ def _set_client_auth(section: _TlsReader, context: ssl.SSLContext) -> str:
 
 
 def _load_client_ca(section: _TlsReader, context: ssl.SSLContext) -> None:
-    cafile = section.file("client_ca_file") if section.tls.get("client_ca_file") else None
+    if section.tls.get("client_ca_file"):
+        text = section.content("client_ca_file")
+    else:
+        text = section.reader.string(section.tls["client_ca"], f"{PATH}.client_ca")
     try:
-        if cafile is not None:
-            context.load_verify_locations(cafile=cafile)
-        else:
-            text = section.reader.string(section.tls["client_ca"], f"{PATH}.client_ca")
-            context.load_verify_locations(cadata=text)
+        context.load_verify_locations(cadata=text)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise section.fail(
             "client_ca_file", f"cannot load the client CA certificates ({exc})"
@@ -287,10 +296,10 @@ def _load_certificate(section: _TlsReader, context: ssl.SSLContext) -> None:
         files = {}
         for inline, file_key in (("cert", "cert_file"), ("key", "key_file")):
             if tls.get(file_key):
-                files[inline] = section.file(file_key)
+                text = section.content(file_key)
             else:
                 text = section.reader.string(tls[inline], f"{PATH}.{inline}")
-                files[inline] = stack.enter_context(_pem_file(section, inline, text))
+            files[inline] = stack.enter_context(_pem_file(section, inline, text))
         try:
             context.load_cert_chain(files["cert"], files["key"])
         except (ssl.SSLError, OSError) as exc:

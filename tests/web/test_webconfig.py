@@ -18,7 +18,7 @@ import pytest
 import trustme
 import yaml
 
-from exporter.web import WebConfig, WebConfigError, parse_web_config, webconfig
+from exporter.web import WebConfig, WebConfigError, parse_web_config, tls, webconfig
 from tests.conftest import (
     ROOT,
     Pki,
@@ -572,3 +572,67 @@ def test_an_empty_user_name_is_accepted_as_by_exporter_toolkit() -> None:
     assert web.verify("", PASSWORD.encode()) and not web.verify("", b"wrong")
     with pytest.raises(WebConfigError, match="a user name must contain no colon"):
         parse_web_config(yaml.safe_dump({"basic_auth_users": {"a:b": bcrypt_hash("x")}}), "w")
+
+
+@pytest.mark.parametrize("key", ["cert_file", "key_file", "client_ca_file"])
+def test_a_file_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """The race an attacker with write access to the directory can win: the file is a
+    regular file when checked and a FIFO when opened. Reading it must not block (a
+    connection thread reading the web config holds its lock meanwhile)."""
+    sources = {
+        "cert_file": pki.cert_file,
+        "key_file": pki.key_file,
+        "client_ca_file": pki.client_ca_file,
+    }
+    for name, source in sources.items():
+        (tmp_path / name).write_bytes(source.read_bytes())
+    raced = tmp_path / key
+    checked = tls.check_regular
+
+    def check_then_swap(path: Path | str, limit: int) -> None:
+        checked(path, limit)
+        if Path(path) == raced and not raced.is_fifo():
+            raced.unlink()
+            os.mkfifo(raced)
+
+    monkeypatch.setattr(tls, "check_regular", check_then_swap)
+    extra = (
+        {
+            "client_ca_file": str(tmp_path / "client_ca_file"),
+            "client_auth_type": "RequireAndVerifyClientCert",
+        }
+        if key == "client_ca_file"
+        else {}
+    )
+    config = {
+        "tls_server_config": {
+            "cert_file": str(tmp_path / "cert_file"),
+            "key_file": str(tmp_path / "key_file"),
+            **extra,
+        }
+    }
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            parse_web_config(yaml.safe_dump(config), str(tmp_path / "web.yml"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    reading = threading.Thread(target=read, daemon=True)
+    reading.start()
+    reading.join(60)
+    if reading.is_alive():  # release the blocked open, then fail
+        with open(raced, "wb"):
+            pass
+        reading.join(60)
+        pytest.fail(f"reading the web config blocked on {key} swapped for a FIFO")
+    (error,) = outcome
+    assert isinstance(error, WebConfigError)
+    assert f"tls_server_config.{key}: file {raced} is a FIFO (named pipe), not a regular file" in (
+        str(error)
+    )
