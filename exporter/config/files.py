@@ -93,3 +93,28 @@ def read_text(path: Path | str, limit: int) -> str:
             path,
             f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at line {line}, offset {exc.start})",
         ) from None
+
+
+def memory_file(data: bytes, name: str) -> int | None:
+    """An anonymous memory file holding ``data``: its descriptor (the caller closes it),
+    whose path ``memory_path`` gives to a library that takes only paths (OpenSSL), so it
+    never opens the configured path itself. None where there is no such file (not Linux,
+    or no /proc)."""
+    try:
+        fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if os.path.exists(memory_path(fd)):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def memory_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"

@@ -23,9 +23,10 @@ import requests
 
 from exporter import __version__
 from exporter.config import AccountConfig, Selector
-from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular
+from exporter.config.files import FileProblem
 from exporter.config.secret import SecretFileError
 from exporter.pinpointe.body import NOT_JSON, check_containers, decode_json, read_body
+from exporter.pinpointe.cabundle import CaBundle
 from exporter.pinpointe.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
 from exporter.pinpointe.envelope import (
     CREDENTIAL_WORDS,
@@ -112,13 +113,16 @@ class PinpointeClient:
         self.poll_deadline: float | None = None
         # Given on every request: a session-level setting would lose to REQUESTS_CA_BUNDLE.
         self._verify: bool | str = True
+        self._ca_bundle: CaBundle | None = None
         if account.tls_insecure_skip_verify:
             self._verify = False
         elif account.ca_file:
-            self._verify = account.ca_file
+            self._ca_bundle = CaBundle(account.ca_file)
 
     def close(self) -> None:
         self.session.close()
+        if self._ca_bundle is not None:
+            self._ca_bundle.close()
 
     def begin_poll(self) -> None:
         """Start the ``poll_timeout`` clock: every request from now on belongs to one poll."""
@@ -211,7 +215,7 @@ class PinpointeClient:
         return FetchResult(pages, tuple(warnings))
 
     def _request_page(self, body: dict[str, Any], where: str) -> Page:
-        self._check_ca_file()
+        self._load_ca_file()
         with guarded(self.account.timeout, self.poll_deadline) as guard:
             try:
                 response = self.session.post(
@@ -235,13 +239,13 @@ class PinpointeClient:
             finally:
                 response.close()
 
-    def _check_ca_file(self) -> None:
-        """OpenSSL opens ca_file with a plain open(): a file swapped for a FIFO would hold
-        the poll (and its slot) forever, a device would never end. Refused before."""
-        if not isinstance(self._verify, str):
+    def _load_ca_file(self) -> None:
+        """The ca_file as it is now (see cabundle.py); a FIFO, a device, a directory or a
+        large file fails the poll before any request."""
+        if self._ca_bundle is None:
             return
         try:
-            check_regular(self._verify, MAX_PEM_FILE_SIZE)
+            self._verify = self._ca_bundle.verify()
         except FileProblem as exc:
             raise PollError(
                 Reason.CONNECTION,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -69,12 +70,19 @@ class Simulator:
         self._hold_timeout: float | None = None
         self._hold_generation = 0
         self._server: ThreadingHTTPServer | None = None
+        self.scheme = "http"
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
+    def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> Simulator:
+        """Serve on ``host:port`` (0: any free port), over HTTPS with the ``tls`` context."""
         self._closing.clear()
         self._server = ThreadingHTTPServer((host, port), handler_for(self))
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="simulator", daemon=True
@@ -89,7 +97,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/apijson.php"
+        return f"{self.scheme}://127.0.0.1:{self.port}/apijson.php"
 
     def stop(self) -> None:
         self._closing.set()

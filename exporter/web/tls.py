@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.config.files import MAX_PEM_FILE_SIZE, FileProblem, check_regular, read_text
+from exporter.config.files import (
+    MAX_PEM_FILE_SIZE,
+    FileProblem,
+    check_regular,
+    memory_file,
+    memory_path,
+    read_text,
+)
 from exporter.config.yamlreader import Reader
 
 TLS_VERSIONS = {
@@ -317,19 +324,11 @@ def _pem_file(section: _TlsReader, key: str, text: str) -> Iterator[str]:
     writable directory is needed (a read-only root filesystem works); elsewhere it goes
     to a private temporary directory."""
     data = text.encode()
-    try:
-        fd = os.memfd_create(f"pinpointe-web-{key}", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):
-        fd = -1
-    if fd >= 0:
+    fd = memory_file(data, f"pinpointe-web-{key}")
+    if fd is not None:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            path = f"/proc/self/fd/{fd}"
-            if os.path.exists(path):
-                yield path
-                return
+            yield memory_path(fd)
+            return
         finally:
             os.close(fd)
     try:

@@ -18,6 +18,7 @@ import pytest
 import trustme
 import yaml
 
+from exporter.config import files
 from exporter.web import WebConfig, WebConfigError, parse_web_config, tls, webconfig
 from tests.conftest import (
     ROOT,
@@ -589,7 +590,7 @@ def test_a_file_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(
     for name, source in sources.items():
         (tmp_path / name).write_bytes(source.read_bytes())
     raced = tmp_path / key
-    checked = tls.check_regular
+    checked = files.check_regular
 
     def check_then_swap(path: Path | str, limit: int) -> None:
         checked(path, limit)
