@@ -9,6 +9,7 @@ exception is described by its root cause.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import socket
@@ -77,7 +78,8 @@ def _connection_problem(account: AccountConfig, exc: requests.exceptions.Request
                 f"{url} answered in plain HTTP, not HTTPS: use an http:// api_url if the "
                 "server really serves plain HTTP, or check the host and port"
             )
-        return f"TLS handshake with {url} failed ({cause}); check ca_file"
+        advice = next((said for words, said in _TLS_ADVICE if words.search(cause)), _TLS_DEFAULT)
+        return f"TLS handshake with {url} failed ({cause}); {advice}"
     if _caused_by(exc, urllib3.exceptions.NameResolutionError):
         host = urllib.parse.urlsplit(account.api_url).hostname or "?"
         return (
@@ -88,6 +90,12 @@ def _connection_problem(account: AccountConfig, exc: requests.exceptions.Request
         return (
             f"cannot connect to {url} ({cause}); check the host and port in api_url, that "
             "the server is up, and any firewall or proxy on the way"
+        )
+    if _caused_by(exc, (http.client.HTTPException, ConnectionError)):
+        return (
+            f"the connection to {url} broke before an answer came ({cause}); the server "
+            "closed it or does not speak HTTP there: check the host, port and scheme in "
+            "api_url, and any proxy on the way"
         )
     return f"the connection to {url} failed ({cause}); check api_url and the network"
 
@@ -172,8 +180,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
         reason = getattr(current_exc, "reason", None)
         if isinstance(reason, BaseException):
             current_exc = reason
-        elif current_exc.args and isinstance(current_exc.args[0], BaseException):
-            current_exc = current_exc.args[0]
+        elif wrapped := [arg for arg in current_exc.args if isinstance(arg, BaseException)]:
+            # requests wraps its cause first; urllib3's ProtocolError as (message, cause)
+            current_exc = wrapped[0]
         else:
             current_exc = current_exc.__cause__ or current_exc.__context__
     return chain
@@ -201,6 +210,32 @@ def root_cause(exc: BaseException) -> str:
     return logs.excerpt(_SSL_PREFIX.sub("", text.split(": ", 1)[-1]), QUOTED_CHARS, "")
 
 
+# What to check, by OpenSSL's words for why a handshake failed (the first match wins).
+_TLS_ADVICE = (
+    (
+        re.compile(r"hostname mismatch|ip address mismatch", re.I),
+        "the server's certificate is not for this host: check the host in api_url",
+    ),
+    (
+        re.compile(r"verify failed|issuer|self.signed|expired|not yet valid|untrusted", re.I),
+        "check ca_file (the CA that signed the server's certificate) and the server's "
+        "certificate chain",
+    ),
+    (
+        re.compile(r"protocol version|unsupported protocol|no protocols", re.I),
+        "the server and this exporter share no TLS version (the exporter needs TLS 1.2 or later)",
+    ),
+    (
+        re.compile(r"certificate required", re.I),
+        "the server asks for a client certificate, which the exporter does not send",
+    ),
+    (
+        re.compile(r"eof|reset|closed", re.I),
+        "the server closed the connection during the handshake: check that the port in "
+        "api_url serves HTTPS",
+    ),
+)
+_TLS_DEFAULT = "check that the port in api_url serves HTTPS, and ca_file"
 # OpenSSL's words when a TLS client gets a plain HTTP answer.
 _PLAIN_HTTP = re.compile(r"wrong version number|http request|record layer failure", re.I)
 # "[SSL: WRONG_VERSION_NUMBER] " or "[SSL] ", before OpenSSL's text.
