@@ -79,8 +79,18 @@ class Record:
         )
 
     def key(self) -> tuple[str, ...]:
-        identity = self.autoresponder_id or f"name:{self.autoresponder_name}"
-        return (identity,) if self.send_id is None else (identity, self.send_id)
+        """What makes two records one: the autoresponder (its id, or its name when it has
+        none; an id "name:x" is not the name "x"), then the send."""
+        return self.autoresponder_key() + (() if self.send_id is None else (self.send_id,))
+
+    def autoresponder_key(self) -> tuple[str, str]:
+        if self.autoresponder_id:
+            return ("id", self.autoresponder_id)
+        return ("name", self.autoresponder_name)
+
+    def shown(self) -> str:
+        """The autoresponder as a message names it."""
+        return self.autoresponder_id or f"name:{self.autoresponder_name}"
 
 
 @dataclass(frozen=True)

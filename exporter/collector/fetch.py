@@ -192,7 +192,7 @@ class _Batch:
                 self.records.append(result.record)
                 valid += 1
                 if result.truncated:
-                    self.truncated.append((result.record.key()[0], result.truncated))
+                    self.truncated.append((result.record.shown(), result.truncated))
                 continue
             self.invalid += 1
             if result.problem:
@@ -251,9 +251,9 @@ def _deduplicate(records: list[Record]) -> tuple[list[Record], int]:
 def _newest_sends(records: list[Record], keep: int) -> list[Record]:
     if keep == 0:
         return records
-    by_autoresponder: dict[str, list[Record]] = defaultdict(list)
+    by_autoresponder: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for record in records:
-        by_autoresponder[record.key()[0]].append(record)
+        by_autoresponder[record.autoresponder_key()].append(record)
     kept: set[int] = set()
     for sends in by_autoresponder.values():
         if len(sends) > keep:

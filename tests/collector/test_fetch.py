@@ -179,3 +179,27 @@ def test_an_odd_value_among_records_is_skipped_and_counted_not_the_poll(
     ]
     (warning,) = snapshot.warnings
     assert warning.startswith("grouping autoresponder: skipped 1 records ("), warning
+
+
+def test_a_record_named_like_another_records_id_is_not_its_duplicate(
+    simulator: StartSimulator,
+) -> None:
+    sim = simulator(SimAccount(token=TOKEN, autoresponders=3))
+    records = [
+        {"autoresponderid": "name:Foo", "autorespondername": "Bar", "sendsize": "1"},
+        {"autorespondername": "Foo", "sendsize": "2"},
+        {"autorespondername": "Foo", "sendsize": "3"},  # a duplicate: no id, the same name
+    ]
+    sim.set_fault("demo", "records", records=records)
+    account = account_for(sim)
+    client = PinpointeClient(account)
+    try:
+        snapshot = AccountFetcher(account, client).fetch_snapshot()
+    finally:
+        client.close()
+    (grouping,) = snapshot.groupings
+    assert [(r.autoresponder_id, r.autoresponder_name, r.values) for r in grouping.records] == [
+        ("name:Foo", "Bar", (("recipients", 1.0),)),
+        ("", "Foo", (("recipients", 2.0),)),
+    ]
+    assert snapshot.warnings == ("1 duplicate records were served and counted once",)
