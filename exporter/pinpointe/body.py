@@ -88,13 +88,16 @@ def check_containers(account: AccountConfig, raw: bytes, where: str) -> None:
 
 
 NOT_JSON = object()  # what decode_json returns for a body that is not JSON
+TOO_DEEP = object()  # ... for JSON nested deeper than Python's parser goes
 
 
 def decode_json(raw: bytes) -> Any:
     try:
         return json.loads(raw, parse_int=_integer)
-    except (ValueError, RecursionError):
+    except ValueError:
         return NOT_JSON
+    except RecursionError:
+        return TOO_DEEP
 
 
 def _integer(text: str) -> int | float:

@@ -25,7 +25,13 @@ from exporter import __version__
 from exporter.config import AccountConfig, Selector
 from exporter.config.files import FileProblem
 from exporter.config.secret import SecretFileError
-from exporter.pinpointe.body import NOT_JSON, check_containers, decode_json, read_body
+from exporter.pinpointe.body import (
+    NOT_JSON,
+    TOO_DEEP,
+    check_containers,
+    decode_json,
+    read_body,
+)
 from exporter.pinpointe.cabundle import CaBundle
 from exporter.pinpointe.deadline import POLL_TIMEOUT, Guard, GuardedAdapter, guarded
 from exporter.pinpointe.envelope import (
@@ -292,6 +298,12 @@ class PinpointeClient:
                 retry_after=capped(
                     self.account, parse_retry_after(response.headers.get("Retry-After"))
                 ),
+            )
+        if body is TOO_DEEP:
+            raise PollError(
+                Reason.INVALID_RESPONSE,
+                f"{self.account.shown_url} answered HTTP 200 with JSON nested deeper than it "
+                "can be read (about 1000 levels; a Pinpointe answer has a few)",
             )
         if body is NOT_JSON:
             raise PollError(
