@@ -21,19 +21,12 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
     single value, and an integer too long to convert."""
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    """A mapping whose own keys are each given once; merge keys (``<<: *defaults``) add
-    what the mapping does not give itself, as YAML 1.1 has it."""
-    seen: set[tuple[type, Any]] = set()
+    seen: set[Any] = set()
     for key_node, _ in node.value:
-        if key_node.tag == _MERGE_TAG:
-            continue
         key = loader.construct_object(key_node)
         try:
-            twice = (type(key), key) in seen  # 1 and true are two keys
+            twice = key in seen
         except TypeError:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -45,8 +38,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {show(key)} is given twice", key_node.start_mark
             )
-        seen.add((type(key), key))
-    loader.flatten_mapping(node)
+        seen.add(key)
     mapping: dict[Any, Any] = loader.construct_mapping(node)
     return mapping
 

@@ -492,30 +492,3 @@ def test_a_mistyped_token_is_not_quoted_in_the_problem(line: str, problem: str) 
     problems = problems_of(text)
     assert problem in problems, problems
     assert not [p for p in problems if "Tk9fA3bQ7xZ2new" in p]
-
-
-def test_merge_keys_share_settings_between_accounts() -> None:
-    text = """
-accounts:
-  - &acme
-    name: acme
-    api_url: https://na03.mypinpointe.com/apijson.php
-    username: DRBrel2
-    usertoken: secret-token
-    page_size: 50
-  - <<: *acme
-    name: acme-eu
-    page_size: 20
-"""
-    first, second = parse(text).accounts
-    assert (second.name, second.username, second.page_size) == ("acme-eu", "DRBrel2", 20)
-    assert (first.name, first.page_size) == ("acme", 50)
-    assert second.usertoken.reveal() == "secret-token"
-
-
-def test_a_key_given_twice_beside_a_merge_is_still_refused() -> None:
-    text = MINIMAL.replace(
-        "    username: DRBrel2\n", "    <<: {page_size: 5}\n    username: a\n    username: b\n"
-    )
-    (problem,) = problems_of(text)
-    assert "key 'username' is given twice" in problem
