@@ -21,11 +21,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.fullmatch(text.strip()) if text.strip() else None
     if match is None:
         raise ValueError(f"invalid duration {text!r}: use a Prometheus duration like 30s, 5m or 1h")
-    seconds = sum(
-        int(part) * unit
-        for part, unit in zip(match.groups(), _DURATION_UNITS, strict=False)
-        if part is not None
-    )
+    parts = [(part, unit) for part, unit in zip(match.groups(), _DURATION_UNITS, strict=False)]
+    if any(part is not None and len(part) > 15 for part, _ in parts):
+        raise ValueError(f"duration {text[:40]!r} is longer than 100y, the longest accepted")
+    seconds = sum(int(part) * unit for part, unit in parts if part is not None)
     if seconds > MAX_DURATION:
         raise ValueError(f"duration {text!r} is longer than 100y, the longest accepted")
     return seconds

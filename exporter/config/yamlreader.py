@@ -9,6 +9,7 @@ single values. A problem is raised as ``<file>: <key path>: <what is wrong>``.
 from __future__ import annotations
 
 import difflib
+import re
 import reprlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -86,11 +87,20 @@ def show(value: Any) -> str:
     return _SHOWN.repr(value)
 
 
+# PyYAML's problems that quote a value a mistyped token may be (an alias, a tag).
+_QUOTING_VALUE = re.compile(r"(found undefined alias|found undefined tag handle)(?: .*)?", re.S)
+
+
 def _yaml_problem(problem: str | None) -> str:
-    """PyYAML's problem, without the text of an unknown tag: in ``usertoken: !abc…`` the
-    tag is the value, which may be the token itself."""
+    """PyYAML's problem, without a value it quotes: in ``usertoken: !abc…`` or
+    ``usertoken: *abc…`` the tag or alias is the value, which may be the token itself."""
     if problem and problem.startswith("could not determine a constructor for the tag"):
+        if "yaml.org,2002:merge" in problem:
+            return "YAML merge keys (<<) are not supported: give each key where it applies"
         return "a value starting with ! is read as a YAML tag; quote it ('!…')"
+    quoting = _QUOTING_VALUE.fullmatch(problem or "")
+    if quoting:
+        return f"{quoting.group(1)} (a value starting with * or ! must be quoted)"
     return str(problem)
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 from exporter.config import parse_duration
 from exporter.config.files import FileProblem, read_text
+from exporter.config.units import MAX_DURATION
 from exporter.config.yamlreader import Reader, kind
 from exporter.web.policy import BCRYPT_HASH, Passwords, Policy, RateLimit, Refusal, normal_san
 from exporter.web.tls import read_tls
@@ -67,7 +68,7 @@ RESPONSE_HEADERS = {
 }
 _TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")
 # Go's time.ParseDuration, which exporter-toolkit's rate_limit.interval takes.
-_GO_DURATION = re.compile(r"^[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
+_GO_DURATION = re.compile(r"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -269,7 +270,15 @@ def _read_rate_limit(reader: Reader, raw: Any) -> RateLimit | None:
 
 def _interval(reader: Reader, value: Any, where: str) -> float:
     """A Go duration (``1s``, ``1.5m``, ``500ms``), a Prometheus one (``1d``), or a
-    number of nanoseconds as Go's YAML reads a bare number into a duration."""
+    number of nanoseconds as Go's YAML reads a bare number into a duration; at most
+    100 years either way."""
+    seconds = _seconds(reader, value, where)
+    if not abs(seconds) <= MAX_DURATION:
+        raise reader.fail(where, f"{str(value)[:40]!r} is longer than 100y, the longest accepted")
+    return seconds
+
+
+def _seconds(reader: Reader, value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise reader.fail(where, f"must be a duration like 1s or 1m, got {kind(value)}")
     if isinstance(value, int):
@@ -277,9 +286,9 @@ def _interval(reader: Reader, value: Any, where: str) -> float:
     text = value.strip()
     if text == "0":
         return 0.0
-    if _GO_DURATION.match(text):
+    if _GO_DURATION.fullmatch(text):
         sign = -1.0 if text.startswith("-") else 1.0
-        parts = re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
+        parts = re.findall(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)", text)
         return sign * sum(float(number) * _GO_UNITS[unit] for number, unit in parts)
     try:
         return parse_duration(text)

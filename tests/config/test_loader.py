@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.config import (
     AccountConfig,
@@ -16,6 +17,7 @@ from exporter.config import (
     parse_config,
     parse_duration,
     parse_size,
+    yamlreader,
 )
 from exporter.config.keys import allowed_keys
 from tests.conftest import ROOT
@@ -261,11 +263,11 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize("text", ["101y", "300y", "9999999y", "5300w", "36600d"])
+@pytest.mark.parametrize("text", ["101y", "300y", "9999999y", "5300w", "36600d", "9" * 400 + "s"])
 def test_durations_beyond_100_years_are_refused(text: str) -> None:
     with pytest.raises(ValueError) as raised:
         parse_duration(text)
-    assert str(raised.value) == f"duration {text!r} is longer than 100y, the longest accepted"
+    assert str(raised.value) == f"duration {text[:40]!r} is longer than 100y, the longest accepted"
     assert parse_duration("100y") == 100 * 365 * 86400
 
 
@@ -478,8 +480,18 @@ def test_real_names_are_not_taken_for_placeholders(name: str) -> None:
             "config.yaml: accounts[0].usertoken:…: unknown key (did you mean usertoken?) "
             "(a value after a colon needs a space before it: `key: value`)",
         ),
+        (
+            "    usertoken: *Tk9fA3bQ7xZ2new",
+            "config.yaml: invalid YAML at line 6, column 16: found undefined alias (a value "
+            "starting with * or ! must be quoted)",
+        ),
+        (
+            "    usertoken: !Tk9!fA3bQ7xZ2new",
+            "config.yaml: invalid YAML at line 6, column 16: found undefined tag handle (a "
+            "value starting with * or ! must be quoted)",
+        ),
     ],
-    ids=["tag", "flow-key"],
+    ids=["tag", "flow-key", "alias", "tag-handle"],
 )
 def test_a_mistyped_token_is_not_quoted_in_the_problem(line: str, problem: str) -> None:
     text = MINIMAL.replace("    usertoken: secret-token", line)
@@ -492,3 +504,20 @@ def test_a_mistyped_token_is_not_quoted_in_the_problem(line: str, problem: str) 
     problems = problems_of(text)
     assert problem in problems, problems
     assert not [p for p in problems if "Tk9fA3bQ7xZ2new" in p]
+
+
+@pytest.mark.parametrize("value", ["*Tk9fA3bQ7xZ2new", "!Tk9!fA3bQ7xZ2new", "!Tk9fA3bQ7xZ2new"])
+def test_pure_python_yaml_problems_do_not_quote_the_value_either(value: str) -> None:
+    """Without libyaml, PyYAML's own problems quote an alias or tag handle whole."""
+    with pytest.raises(yaml.MarkedYAMLError) as raised:
+        yaml.load(f"usertoken: {value}\n", Loader=yaml.SafeLoader)
+    assert raised.value.problem
+    shown = yamlreader._yaml_problem(raised.value.problem)
+    assert "Tk9" not in shown, shown
+
+
+def test_merge_keys_are_refused_saying_so() -> None:
+    (problem,) = problems_of(MINIMAL + "    <<: {page_size: 5}\n")
+    assert problem.endswith(
+        "YAML merge keys (<<) are not supported: give each key where it applies"
+    ), problem

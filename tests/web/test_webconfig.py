@@ -637,3 +637,23 @@ def test_a_file_swapped_for_a_fifo_after_its_check_is_refused_not_waited_on(
     assert f"tls_server_config.{key}: file {raced} is a FIFO (named pipe), not a regular file" in (
         str(error)
     )
+
+
+@pytest.mark.parametrize(
+    ("interval", "problem"),
+    [
+        ('"\u0663s"', "invalid duration '\u0663s'"),
+        ("9" * 99, "is longer than 100y, the longest accepted"),
+        ('"' + "9" * 400 + 's"', "is longer than 100y, the longest accepted"),
+        ('"876001h"', "'876001h' is longer than 100y, the longest accepted"),
+        ('"101y"', "duration '101y' is longer than 100y, the longest accepted"),
+    ],
+    ids=["arabic-indic-digit", "nanoseconds", "400-digits", "hours", "years"],
+)
+def test_a_rate_limit_interval_takes_ascii_digits_and_at_most_100_years(
+    interval: str, problem: str
+) -> None:
+    with pytest.raises(WebConfigError) as raised:
+        parse_web_config(f"rate_limit: {{interval: {interval}, burst: 2}}", "web.yml")
+    assert str(raised.value).startswith("web.yml: rate_limit.interval: ")
+    assert problem in str(raised.value)
