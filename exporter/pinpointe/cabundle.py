@@ -26,6 +26,7 @@ class CaBundle:
         self.path = path
         self._signature: tuple[int, ...] | None = None
         self._fd: int | None = None
+        self.generation = 0  # counts the bundles read: a new one needs new connections
 
     def verify(self) -> str:
         """The path to give as ``verify``: the memory file of the bundle as it is now (the
@@ -39,6 +40,7 @@ class CaBundle:
             fd = memory_file(read_bytes(self.path, MAX_PEM_FILE_SIZE), "pinpointe-ca-file")
             self.close()
             self._fd, self._signature = fd, signature
+            self.generation += 1
         return self.path if self._fd is None else memory_path(self._fd)
 
     def close(self) -> None:

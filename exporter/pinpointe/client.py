@@ -250,6 +250,7 @@ class PinpointeClient:
         large file fails the poll before any request."""
         if self._ca_bundle is None:
             return
+        generation = self._ca_bundle.generation
         try:
             self._verify = self._ca_bundle.verify()
         except FileProblem as exc:
@@ -257,6 +258,11 @@ class PinpointeClient:
                 Reason.CONNECTION,
                 f"ca_file {exc}; no request is sent until it is a CA bundle again",
             ) from None
+        if self._ca_bundle.generation != generation:
+            # Connections made under the previous bundle (pooled by the verify path, which
+            # a new memory file may reuse) must not carry on unchecked.
+            for adapter in self.session.adapters.values():
+                adapter.close()
 
     def _interpret(self, response: requests.Response, guard: Guard, where: str) -> Page:
         status = response.status_code

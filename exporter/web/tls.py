@@ -25,7 +25,7 @@ from exporter.config.files import (
     check_regular,
     memory_file,
     memory_path,
-    read_text,
+    read_bytes,
 )
 from exporter.config.yamlreader import Reader
 
@@ -134,13 +134,13 @@ class _TlsReader:
         self.files.append(str(resolved))
         return str(resolved)
 
-    def content(self, key: str) -> str:
-        """The text of the file named by ``key``, read once, without blocking (see
+    def content(self, key: str) -> bytes:
+        """The bytes of the file named by ``key``, read once, without blocking (see
         config/files.py): OpenSSL opening the path itself could meet a FIFO swapped in
         after the check, and hang the thread that holds the web config's lock."""
         path = self.file(key)
         try:
-            return read_text(path, MAX_PEM_FILE_SIZE)
+            return read_bytes(path, MAX_PEM_FILE_SIZE)
         except FileProblem as exc:
             raise self.fail(key, f"file {exc}") from None
 
@@ -240,11 +240,13 @@ def _set_client_auth(section: _TlsReader, context: ssl.SSLContext) -> str:
 
 def _load_client_ca(section: _TlsReader, context: ssl.SSLContext) -> None:
     if section.tls.get("client_ca_file"):
-        text = section.content("client_ca_file")
+        data = section.content("client_ca_file")
     else:
-        text = section.reader.string(section.tls["client_ca"], f"{PATH}.client_ca")
+        data = section.reader.string(section.tls["client_ca"], f"{PATH}.client_ca").encode()
     try:
-        context.load_verify_locations(cadata=text)
+        # As a file, not cadata: OpenSSL skips what is not PEM (a bundle's UTF-8 comments)
+        with _pem_file(section, "client_ca", data) as path:
+            context.load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise section.fail(
             "client_ca_file", f"cannot load the client CA certificates ({exc})"
@@ -303,10 +305,10 @@ def _load_certificate(section: _TlsReader, context: ssl.SSLContext) -> None:
         files = {}
         for inline, file_key in (("cert", "cert_file"), ("key", "key_file")):
             if tls.get(file_key):
-                text = section.content(file_key)
+                data = section.content(file_key)
             else:
-                text = section.reader.string(tls[inline], f"{PATH}.{inline}")
-            files[inline] = stack.enter_context(_pem_file(section, inline, text))
+                data = section.reader.string(tls[inline], f"{PATH}.{inline}").encode()
+            files[inline] = stack.enter_context(_pem_file(section, inline, data))
         try:
             context.load_cert_chain(files["cert"], files["key"])
         except (ssl.SSLError, OSError) as exc:
@@ -318,12 +320,11 @@ def _load_certificate(section: _TlsReader, context: ssl.SSLContext) -> None:
 
 
 @contextlib.contextmanager
-def _pem_file(section: _TlsReader, key: str, text: str) -> Iterator[str]:
-    """A path that reads as ``text`` while the context is open, for load_cert_chain,
-    which takes only paths. On Linux the text lives in an anonymous memory file, so no
-    writable directory is needed (a read-only root filesystem works); elsewhere it goes
-    to a private temporary directory."""
-    data = text.encode()
+def _pem_file(section: _TlsReader, key: str, data: bytes) -> Iterator[str]:
+    """A path that reads as ``data`` while the context is open, for OpenSSL, which
+    takes paths. On Linux the data lives in an anonymous memory file, so no writable
+    directory is needed (a read-only root filesystem works); elsewhere it goes to a
+    private temporary directory."""
     fd = memory_file(data, f"pinpointe-web-{key}")
     if fd is not None:
         try:

@@ -657,3 +657,27 @@ def test_a_rate_limit_interval_takes_ascii_digits_and_at_most_100_years(
         parse_web_config(f"rate_limit: {{interval: {interval}, burst: 2}}", "web.yml")
     assert str(raised.value).startswith("web.yml: rate_limit.interval: ")
     assert problem in str(raised.value)
+
+
+def test_pem_files_with_comments_in_any_encoding_load_as_openssl_reads_them(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """A CA bundle as certifi writes it has UTF-8 comments; others carry Latin-1 bytes."""
+    comment = "# Issuer: CN=NetLock Arany (Class Gold) Főtanúsítvány\n".encode()
+    for name, source, extra in (
+        ("clients-ca.pem", pki.client_ca_file, comment),
+        ("server.crt", pki.cert_file, b"# Latin-1 \xe9t\xe9\n"),
+        ("server.key", pki.key_file, b""),
+    ):
+        (tmp_path / name).write_bytes(extra + source.read_bytes())
+    config = {
+        "tls_server_config": {
+            "cert_file": str(tmp_path / "server.crt"),
+            "key_file": str(tmp_path / "server.key"),
+            "client_ca_file": str(tmp_path / "clients-ca.pem"),
+            "client_auth_type": "RequireAndVerifyClientCert",
+        }
+    }
+    policy = parse_web_config(yaml.safe_dump(config), str(tmp_path / "web.yml")).policy
+    assert policy.ssl_context is not None
+    assert len(policy.ssl_context.get_ca_certs()) == 1
