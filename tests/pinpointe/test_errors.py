@@ -144,9 +144,9 @@ def test_a_handshake_the_server_hangs_up_on_points_at_the_port(closes_on_accept:
     ), raised.value.message
 
 
-def answer_nested_3000_deep(handler: BaseHTTPRequestHandler) -> None:
-    body = b'{"status": "SUCCESS", "data": [{"autoresponderid": "1", "x": ' + b"[" * 3000
-    body += b"]" * 3000 + b"}]}"
+def answer_nested_20000_deep(handler: BaseHTTPRequestHandler) -> None:
+    body = b'{"status": "SUCCESS", "data": [{"autoresponderid": "1", "x": ' + b"[" * 20_000
+    body += b"]" * 20_000 + b"}]}"
     handler.send_response(200)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
@@ -155,7 +155,7 @@ def answer_nested_3000_deep(handler: BaseHTTPRequestHandler) -> None:
 
 
 def test_json_nested_too_deep_is_named_as_such_not_as_malformed() -> None:
-    error = poll_odd_server(answer_nested_3000_deep)
+    error = poll_odd_server(answer_nested_20000_deep)
     assert error.reason == "invalid_response"
     assert error.message.endswith(
         "answered HTTP 200 with JSON nested deeper than it can be read (about 1000 levels; "
